@@ -1,0 +1,167 @@
+"""Request models for task creation: the same models validate on the server and in the SDK."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import InvalidParameterError
+
+PROMPT_MAX = 2500
+EXTERNAL_ID_MAX = 256
+CALLBACK_URL_MAX = 2048
+
+Mode = Literal["std", "pro"]
+Sound = Literal["on", "off"]
+AspectRatio = Literal["16:9", "9:16", "1:1"]
+CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"]
+CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+
+
+def _parse_duration(value: Any) -> int:
+    """Kling sends ``"5"``; many clients send ``5``. Both mean five seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number of seconds, as a string such as \"5\"")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ValueError("must be a whole number of seconds, as a string such as \"5\"")
+
+
+Duration = Annotated[int, BeforeValidator(_parse_duration), PlainSerializer(str, return_type=str)]
+Axis = Annotated[float, Field(ge=-10, le=10)]
+
+
+class CameraConfig(BaseModel):
+    """``simple`` camera movement: exactly one of the six axes is non-zero."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    horizontal: Axis = Field(0, description="translate along x; negative moves left")
+    vertical: Axis = Field(0, description="translate along y; negative moves down")
+    pan: Axis = Field(0, description="rotate about y; negative turns left")
+    tilt: Axis = Field(0, description="rotate about x; negative tilts down")
+    roll: Axis = Field(0, description="rotate about z; negative is counter-clockwise")
+    zoom: Axis = Field(0, description="focal length; negative narrows the view")
+
+    @model_validator(mode="after")
+    def _exactly_one_axis(self) -> CameraConfig:
+        non_zero = [axis for axis in CAMERA_AXES if getattr(self, axis) != 0]
+        if len(non_zero) != 1:
+            raise ValueError(
+                "exactly one of horizontal, vertical, pan, tilt, roll, zoom must be non-zero"
+                f" (got {len(non_zero)})"
+            )
+        return self
+
+    def axis(self) -> tuple[str, float]:
+        """The single non-zero axis and its value."""
+        for name in CAMERA_AXES:
+            value = float(getattr(self, name))
+            if value != 0:
+                return name, value
+        raise AssertionError("validated config has one non-zero axis")
+
+
+class CameraControl(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: CameraType = Field(description="simple takes config; the four presets take none")
+    config: CameraConfig | None = None
+
+    @model_validator(mode="after")
+    def _config_matches_type(self) -> CameraControl:
+        if self.type == "simple" and self.config is None:
+            raise ValueError("type simple requires config")
+        if self.type != "simple" and self.config is not None:
+            raise ValueError(f"type {self.type} takes no config (only simple does)")
+        return self
+
+
+class WatermarkInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool = False
+
+
+class Text2VideoRequest(BaseModel):
+    """``POST /v1/videos/text2video``. Unknown fields are ignored, as real clients send extras."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    model_name: str | None = Field(
+        None, max_length=100, description="a served model id or alias; default: server's default"
+    )
+    prompt: str = Field(min_length=1, max_length=PROMPT_MAX)
+    negative_prompt: str = Field("", max_length=PROMPT_MAX)
+    cfg_scale: float | None = Field(
+        None, ge=0, le=1, description="prompt adherence in [0, 1]; default 0.5 where supported"
+    )
+    mode: Mode = "std"
+    sound: Sound = "off"
+    aspect_ratio: AspectRatio = "16:9"
+    duration: Duration = Field(5, description='seconds, "5" or 5; the model declares the range')
+    camera_control: CameraControl | None = None
+    watermark_info: WatermarkInfo | None = None
+    callback_url: str | None = Field(None, max_length=CALLBACK_URL_MAX)
+    external_task_id: str | None = Field(None, min_length=1, max_length=EXTERNAL_ID_MAX)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @property
+    def watermark(self) -> bool:
+        return bool(self.watermark_info and self.watermark_info.enabled)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per violation: ``field: rule``, with the field's dotted path."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in err["loc"] if part not in ("body",))
+        msg = str(err["msg"])
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "missing":
+            msg = "is required"
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+def parse_text2video(payload: Any) -> Text2VideoRequest:
+    """Validate a decoded JSON body, raising the contract's 1200/1201 errors."""
+    if not isinstance(payload, dict):
+        from .errors import InvalidRequestError
+
+        raise InvalidRequestError("request body must be a JSON object")
+    try:
+        return Text2VideoRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidParameterError(describe_validation_error(exc)) from None

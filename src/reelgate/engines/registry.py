@@ -1,0 +1,93 @@
+"""Engine registry (entry-point group ``reelgate.engines``) and the model catalogue file.
+
+Built-in engines register through the same entry points as a third-party one. The catalogue is
+a TOML file of ``[[models]]`` entries, each with ``id``, ``engine``, optional ``aliases`` and
+engine-specific keys; without one, the sandbox serves Kling's own models.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, cast
+
+from reelgate.domain.kling import KLING_UNAVAILABLE
+from reelgate.domain.models import Catalog
+
+from .base import Engine, EngineFactory
+
+ENTRY_POINT_GROUP = "reelgate.engines"
+
+
+class CatalogError(ValueError):
+    """The catalogue file is unreadable or names something that does not exist."""
+
+
+def engine_factories() -> dict[str, EngineFactory]:
+    found: dict[str, EngineFactory] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = cast(EngineFactory, ep)  # loaded lazily, see load_factory
+    return found
+
+
+def load_factory(name: str) -> EngineFactory:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return cast(EngineFactory, ep.load())
+    known = ", ".join(sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)))
+    raise CatalogError(f"engine {name!r} is not installed (installed: {known})")
+
+
+def read_catalog_file(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"cannot read model catalogue {path}: {exc}") from exc
+    entries = data.get("models", [])
+    if not isinstance(entries, list) or not entries:
+        raise CatalogError(f"{path}: expected one or more [[models]] entries")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("engine"):
+            raise CatalogError(f"{path}: [[models]] entry {i + 1} needs 'id' and 'engine'")
+    return entries
+
+
+@dataclass
+class Engines:
+    """The engines serving a catalogue, and the catalogue the API validates against."""
+
+    engines: dict[str, Engine]
+    catalog: Catalog
+
+    def engine_for(self, model_id: str) -> Engine:
+        spec = self.catalog.get(model_id)
+        if spec is None:
+            raise KeyError(model_id)
+        return self.engines[spec.engine]
+
+    async def aclose(self) -> None:
+        for engine in self.engines.values():
+            await engine.aclose()
+
+
+def build_engines(
+    entries: Sequence[Mapping[str, Any]] | None,
+    data_dir: Path,
+    default_model: str | None = None,
+) -> Engines:
+    """Instantiate one engine per engine name used by ``entries`` (None: the sandbox alone)."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries or []:
+        grouped.setdefault(str(entry["engine"]), []).append(entry)
+    if not grouped:
+        grouped["sandbox"] = []
+    engines = {name: load_factory(name)(group, data_dir) for name, group in grouped.items()}
+    specs = [spec for engine in engines.values() for spec in engine.models()]
+    try:
+        catalog = Catalog(specs, default=default_model, known_unavailable=KLING_UNAVAILABLE)
+    except (ValueError, Exception) as exc:
+        raise CatalogError(str(exc)) from exc
+    return Engines(engines, catalog)
