@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -141,18 +142,22 @@ class Text2VideoRequest(BaseModel):
         return bool(self.watermark_info and self.watermark_info.enabled)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per violation: ``field: rule``, with the field's dotted path."""
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+    """One ``field: rule`` per violation, with the field's dotted path (pydantic error dicts)."""
     lines = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in err["loc"] if part not in ("body",))
-        msg = str(err["msg"])
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        msg = str(err.get("msg", "is invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        if err["type"] == "missing":
+        if err.get("type") == "missing":
             msg = "is required"
         lines.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(lines)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    return describe_errors(exc.errors(include_url=False))
 
 
 def parse_text2video(payload: Any) -> Text2VideoRequest:

@@ -1,0 +1,99 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from reelgate.domain.kling import KLING_UNAVAILABLE, kling_models
+from reelgate.domain.models import Catalog
+from reelgate.domain.requests import Text2VideoRequest
+from reelgate.settings import Settings
+from reelgate.storage import LocalStorage
+from reelgate.store import Store
+
+from .middleware import RequestIdMiddleware, install_error_handlers
+from .routes import files_router, health_router, router
+from .service import Services
+
+DESCRIPTION = """\
+Kling-compatible text-to-video API. Every route is served at its official path and under the
+gateway prefix `/kling` (e.g. `/kling/v1/videos/text2video`). Authenticate with
+`Authorization: Bearer <token>`: an HS256 JWT minted from an AK/SK pair
+(`{"iss": AK, "exp": ..., "nbf": ...}`) or an API key. Every response is the envelope
+`{"code", "message", "request_id", "data"}`; errors carry Kling's codes.
+"""
+
+
+class Background(Protocol):
+    """Something the app runs beside the API for its lifetime (worker, dispatcher)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    catalog: Catalog | None = None,
+    storage: LocalStorage | None = None,
+    background: Sequence[Background] = (),
+) -> FastAPI:
+    """The API. Without ``store`` it opens (and migrates) the settings' store in its lifespan."""
+    catalog = catalog or Catalog(kling_models(), known_unavailable=KLING_UNAVAILABLE)
+    storage = storage or LocalStorage(
+        settings.files_dir, settings.link_secret(), settings.url_ttl_s
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            own = store or await Store.open(settings.store_url)
+            if store is None:
+                stack.push_async_callback(own.close)
+            app.state.services = Services(settings, own, catalog, storage)
+            for item in background:
+                await item.start()
+                stack.push_async_callback(item.stop)
+            yield
+
+    app = FastAPI(
+        title="reelgate",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(router)
+    app.include_router(router, prefix="/kling", include_in_schema=False)
+    app.include_router(files_router)
+    app.include_router(health_router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        # The create body is parsed by hand (any content type, 1200 on bad JSON); publish its
+        # model and the models it nests as components.
+        body = Text2VideoRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["Text2VideoRequest"] = body
+        create = schema["paths"]["/v1/videos/text2video"]["post"]
+        content = create["requestBody"]["content"]["application/json"]
+        content["schema"] = {"$ref": "#/components/schemas/Text2VideoRequest"}
+        app.openapi_schema = schema
+    return app.openapi_schema

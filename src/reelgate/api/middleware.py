@@ -1,0 +1,81 @@
+"""Request ids and the error mapping: one place decides status and code for every failure."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reelgate.domain.errors import (
+    InvalidParameterError,
+    MethodNotFoundError,
+    ReelgateError,
+    ServerError,
+)
+from reelgate.domain.ids import new_request_id
+from reelgate.domain.requests import describe_errors
+
+from .envelope import error
+
+log = logging.getLogger("reelgate.api")
+
+
+class RequestIdMiddleware:
+    """Give each request a fresh UUID, readable as ``request.state.request_id``, and echo it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id_of(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or new_request_id()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_reelgate_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ReelgateError)
+        return error(exc, request_id_of(request))
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error(InvalidParameterError(describe_errors(exc.errors())), request_id_of(request))
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405):
+            err: ReelgateError = MethodNotFoundError(
+                f"no such endpoint: {request.method} {request.url.path}"
+            )
+        else:
+            err = ReelgateError(str(exc.detail), code=5000, http_status=exc.status_code)
+        return error(err, request_id_of(request))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = request_id_of(request)
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.url, rid)
+        return error(ServerError(f"internal error (request {rid})"), rid)
+
+    app.add_exception_handler(ReelgateError, on_reelgate_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

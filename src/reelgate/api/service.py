@@ -1,0 +1,90 @@
+"""What the routes call: one function per operation, no HTTP in here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from reelgate.domain.errors import InvalidParameterError, NotFoundError
+from reelgate.domain.models import Catalog, format_units
+from reelgate.domain.netguard import check_callback_url
+from reelgate.domain.requests import parse_text2video
+from reelgate.domain.tasks import TaskRecord, task_data
+from reelgate.settings import Settings
+from reelgate.storage import LocalStorage
+from reelgate.store import NewTask, Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    catalog: Catalog
+    storage: LocalStorage
+
+    def signer(self, base_url: str) -> Any:
+        return lambda key: self.storage.sign(key, self.settings.public_url or base_url)
+
+    async def create_text2video(self, account_id: int, payload: Any) -> TaskRecord:
+        req = parse_text2video(payload)
+        spec = self.catalog.resolve(req.model_name)
+        spec.check(req)
+        if req.callback_url:
+            await check_callback_url(req.callback_url, self.settings.callback_allow_private)
+        params = req.model_dump(mode="json", exclude_none=True)
+        params["model_name"] = spec.id
+        return await self.store.create_task(
+            NewTask(
+                account_id=account_id,
+                model_name=spec.id,
+                params=params,
+                units=spec.units_for(req),
+                external_task_id=req.external_task_id,
+                callback_url=req.callback_url,
+                watermark=req.watermark,
+            ),
+            default_concurrency=self.settings.max_concurrent_tasks,
+        )
+
+    async def task_view(self, account_id: int, ident: str, base_url: str) -> dict[str, Any]:
+        task = await self.store.get_task(account_id, ident)
+        if task is None:
+            raise NotFoundError(f"task {ident!r} not found")
+        return task_data(task, self.signer(base_url))
+
+    async def list_view(
+        self, account_id: int, page: int, page_size: int, base_url: str
+    ) -> list[dict[str, Any]]:
+        sign = self.signer(base_url)
+        tasks = await self.store.list_tasks(account_id, page, page_size)
+        return [task_data(t, sign) for t in tasks]
+
+    async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> dict[str, Any]:
+        """Kling's double-wrapped resource pack report; one pack per account."""
+        if start_ms > end_ms:
+            raise InvalidParameterError("start_time: must not be after end_time")
+        account = await self.store.get_account(account_id)
+        if account is None:
+            raise NotFoundError("account not found")
+        charged = await self.store.units_charged(account_id)
+        quota = account.unit_quota
+        remaining = None if quota is None else max(quota - charged, Decimal(0))
+        pack = {
+            "resource_pack_name": "reelgate units" if quota is not None else "reelgate unlimited",
+            "resource_pack_id": f"account-{account.id}",
+            "resource_pack_type": "decreasing_total" if quota is not None else "unlimited",
+            "total_quantity": float(quota) if quota is not None else None,
+            "remaining_quantity": float(remaining) if remaining is not None else None,
+            "used_quantity": float(charged),
+            "purchase_time": account.created_at,
+            "effective_time": account.created_at,
+            "invalid_time": 0,
+            "status": "runOut" if remaining is not None and remaining <= 0 else "online",
+        }
+        return {
+            "code": 0,
+            "msg": "success",
+            "resource_pack_subscribe_infos": [pack] if account.created_at <= end_ms else [],
+            "units_charged": format_units(charged),
+        }

@@ -1,0 +1,33 @@
+"""``reelgate`` command line: noun-verb commands over the SDK, the API and the worker."""
+
+from __future__ import annotations
+
+import typer
+
+from . import server
+
+app = typer.Typer(
+    name="reelgate",
+    help="Kling-compatible text-to-video service: run it, manage keys, generate videos.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(server.serve)
+app.command("worker")(server.worker)
+app.add_typer(server.keys_app, name="keys")
+app.add_typer(server.db_app, name="db")
+
+
+def _register_optional() -> None:
+    try:
+        from . import client_commands
+    except ImportError:  # the SDK commands are not part of this build
+        return
+    client_commands.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,118 @@
+"""Assembling and running the processes: `reelgate serve` and `reelgate worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+from reelgate.api import create_app
+from reelgate.engines.registry import Engines, build_engines, read_catalog_file
+from reelgate.settings import Settings
+from reelgate.storage import LocalStorage
+from reelgate.store import Store
+from reelgate.worker import Worker
+from reelgate.worker.maintenance import RetentionSweeper
+
+from .server import credentials_json, write_credentials_file
+
+log = logging.getLogger("reelgate")
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def load_engines(settings: Settings) -> Engines:
+    entries = read_catalog_file(settings.models_file) if settings.models_file else None
+    return build_engines(entries, settings.data_dir, settings.default_model)
+
+
+async def bootstrap_first_account(store: Store, settings: Settings) -> None:
+    """On a brand-new store: create a local account and show how to use it at once."""
+    if await store.count_accounts() > 0:
+        return
+    creds = await store.create_account("local")
+    payload = {**credentials_json(creds), "base_url": settings.base_url}
+    path = settings.data_dir / "credentials.json"
+    write_credentials_file(path, payload)
+    base = settings.base_url
+    print(
+        "\nreelgate: created a local account (saved to "
+        f"{path}, mode 0600)\n"
+        f"  access_key: {creds.access_key}\n"
+        f"  secret_key: {creds.secret_key}\n"
+        f"  api_key:    {creds.api_key}\n\n"
+        "Try it:\n"
+        f"  curl -s {base}/v1/videos/text2video \\\n"
+        f"    -H 'Authorization: Bearer {creds.api_key}' \\\n"
+        "    -H 'Content-Type: application/json' \\\n"
+        f"    -d {json.dumps(json.dumps({'prompt': 'a lighthouse at dusk, waves crashing'}))}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    configure_logging()
+    engines = load_engines(settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engines.aclose)
+        store = await Store.open(settings.store_url)
+        stack.push_async_callback(store.close)
+        await bootstrap_first_account(store, settings)
+        storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
+        background: list[object] = [RetentionSweeper(storage, settings)]
+        background.extend(_dispatchers(store, settings))
+        if settings.run_worker:
+            background.append(
+                Worker(store, engines.engines, engines.catalog, storage, settings)
+            )
+        app = create_app(
+            settings,
+            store=store,
+            catalog=engines.catalog,
+            storage=storage,
+            background=background,  # type: ignore[arg-type]
+        )
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 15,
+        )
+        await uvicorn.Server(config).serve()
+
+
+def _dispatchers(store: Store, settings: Settings) -> list[object]:
+    return []
+
+
+async def run_worker(settings: Settings) -> None:
+    configure_logging()
+    engines = load_engines(settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engines.aclose)
+        store = await Store.open(settings.store_url)
+        stack.push_async_callback(store.close)
+        storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
+        worker = Worker(store, engines.engines, engines.catalog, storage, settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.request_stop)
+        log.info(
+            "worker %s: %d slot(s), models %s",
+            worker.worker_id,
+            worker.slots,
+            ", ".join(spec.id for spec in engines.catalog.specs),
+        )
+        await worker.run_until_stopped()
+        log.info("worker %s stopped", worker.worker_id)

@@ -1,0 +1,156 @@
+"""Operator commands: serve, worker, keys, db, models."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from reelgate.settings import Settings, help_for
+from reelgate.store import Credentials, Store
+
+from .options import DatabaseUrl, DataDir, DefaultModel, Host, Json, Models, Port, PublicUrl, Workers
+
+
+def settings_from(**flags: Any) -> Settings:
+    try:
+        return Settings.from_env(**flags)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def serve(
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    workers: Workers = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="run the API alone (env: REELGATE_RUN_WORKER=false)")
+    ] = False,
+    models: Models = None,
+    default_model: DefaultModel = None,
+    public_url: PublicUrl = None,
+) -> None:
+    """Run the HTTP API (and, by default, a worker) on the configured store."""
+    settings = settings_from(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        workers=workers,
+        run_worker=False if no_worker else None,
+        models_file=models,
+        default_model=default_model,
+        public_url=public_url,
+    )
+    from .runtime import run_server
+
+    asyncio.run(run_server(settings))
+
+
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    workers: Workers = None,
+    models: Models = None,
+    public_url: PublicUrl = None,
+) -> None:
+    """Run a worker on its own: claim tasks from the store and run their engines."""
+    settings = settings_from(
+        data_dir=data_dir,
+        database_url=database_url,
+        workers=workers,
+        models_file=models,
+        public_url=public_url,
+    )
+    from .runtime import run_worker
+
+    asyncio.run(run_worker(settings))
+
+
+keys_app = typer.Typer(help="Accounts and their credentials.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="a label for the account or key")],
+    account: Annotated[
+        int | None, typer.Option("--account", help="add credentials to this account id")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None,
+        typer.Option("--max-concurrent", help="unfinished tasks allowed at once (0: unlimited)"),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    json_out: Json = False,
+) -> None:
+    """Create an account (or add to one) and print its AK, SK and API key once."""
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+
+    async def run() -> Credentials:
+        store = await Store.open(settings.store_url)
+        try:
+            if account is not None:
+                try:
+                    return await store.add_credentials(account, name)
+                except LookupError as exc:
+                    raise typer.BadParameter(str(exc), param_hint="--account") from None
+            return await store.create_account(name, max_concurrent_tasks=max_concurrent)
+        finally:
+            await store.close()
+
+    creds = asyncio.run(run())
+    payload = credentials_json(creds)
+    if json_out:
+        typer.echo(json.dumps(payload))
+        return
+    typer.echo(f"account:    {creds.account_id}")
+    typer.echo(f"access_key: {creds.access_key}")
+    typer.echo(f"secret_key: {creds.secret_key}")
+    typer.echo(f"api_key:    {creds.api_key}")
+    typer.echo("The secret key and API key are shown only now; store them safely.")
+
+
+def credentials_json(creds: Credentials) -> dict[str, Any]:
+    return {
+        "access_key": creds.access_key,
+        "secret_key": creds.secret_key,
+        "api_key": creds.api_key,
+    }
+
+
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Apply all migrations to the store."""
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    from reelgate.store.db import create_engine
+    from reelgate.store.migrate import current_revision, upgrade
+
+    async def run() -> str | None:
+        engine = create_engine(settings.store_url)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"store at revision {asyncio.run(run())}")
+
+
+def write_credentials_file(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` readable by the owner only (0600), never wider even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2)
+        fh.write("\n")
+    os.chmod(path, 0o600)

@@ -1,0 +1,175 @@
+"""Every ``REELGATE_*`` variable, declared once: type, default and a one-line description.
+
+This is the only module that reads the environment. The CLI mirrors each setting as a flag
+whose ``--help`` names the variable (see :func:`help_for`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _setting(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _setting(
+        "REELGATE_DATA_DIR", Path("reelgate-data"), "directory for the SQLite store and files"
+    )
+    database_url: str | None = _setting(
+        "REELGATE_DATABASE_URL",
+        None,
+        "SQLAlchemy URL of the store (default: SQLite at DATA_DIR/reelgate.db)",
+    )
+    host: str = _setting("REELGATE_HOST", "127.0.0.1", "address the HTTP server binds")
+    port: int = _setting("REELGATE_PORT", 8000, "port the HTTP server binds")
+    public_url: str | None = _setting(
+        "REELGATE_PUBLIC_URL",
+        None,
+        "base URL clients reach this server at, for links in callbacks (default http://HOST:PORT)",
+    )
+    workers: int = _setting("REELGATE_WORKERS", 2, "concurrent task slots of an in-process worker")
+    run_worker: bool = _setting(
+        "REELGATE_RUN_WORKER", True, "run a worker inside `reelgate serve` (false: API only)"
+    )
+    models_file: Path | None = _setting(
+        "REELGATE_MODELS", None, "TOML model catalogue (default: the sandbox's Kling models)"
+    )
+    default_model: str | None = _setting(
+        "REELGATE_DEFAULT_MODEL", None, "model used when a request names none"
+    )
+    jwt_leeway_s: int = _setting("REELGATE_JWT_LEEWAY", 5, "clock leeway for JWT exp/nbf, seconds")
+    max_concurrent_tasks: int = _setting(
+        "REELGATE_MAX_CONCURRENT_TASKS",
+        0,
+        "default per-account limit of unfinished tasks (0: unlimited)",
+    )
+    signing_key: str | None = _setting(
+        "REELGATE_SIGNING_KEY",
+        None,
+        "secret for signed file links (default: generated in DATA_DIR/signing.key)",
+    )
+    url_ttl_s: int = _setting("REELGATE_URL_TTL", 86400, "lifetime of signed file links, seconds")
+    retention_days: float = _setting(
+        "REELGATE_RETENTION_DAYS", 30.0, "days outputs are kept before the sweep deletes them"
+    )
+    lease_s: float = _setting(
+        "REELGATE_LEASE_SECONDS", 30.0, "worker lease on a task; heartbeats renew it"
+    )
+    max_attempts: int = _setting(
+        "REELGATE_MAX_ATTEMPTS", 3, "times a task is claimed before a lost lease fails it"
+    )
+    shutdown_grace_s: float = _setting(
+        "REELGATE_SHUTDOWN_GRACE", 30.0, "seconds running tasks get to finish on SIGTERM"
+    )
+    webhook_secret: str | None = _setting(
+        "REELGATE_WEBHOOK_SECRET", None, "Standard Webhooks secret for signing callbacks"
+    )
+    callback_allow_private: bool = _setting(
+        "REELGATE_CALLBACK_ALLOW_PRIVATE",
+        False,
+        "allow callback URLs on loopback/private/link-local addresses",
+    )
+    callback_max_attempts: int = _setting(
+        "REELGATE_CALLBACK_MAX_ATTEMPTS", 8, "delivery attempts per callback event"
+    )
+    callback_backoff_s: float = _setting(
+        "REELGATE_CALLBACK_BACKOFF", 1.0, "first retry delay of a callback; doubles each attempt"
+    )
+    callback_timeout_s: float = _setting(
+        "REELGATE_CALLBACK_TIMEOUT", 10.0, "timeout of one callback attempt, seconds"
+    )
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from ``env`` (default: ``os.environ``), then ``overrides`` that are not None."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = source.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.default, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'reelgate.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def link_secret(self) -> bytes:
+        """The signing key, created once in the data directory when not configured."""
+        if self.signing_key:
+            return self.signing_key.encode()
+        path = self.data_dir / "signing.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite:///`` URLs and pick the async drivers."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def _convert(name: str, default: Any, raw: str) -> Any:
+    kind = _FIELD_TYPES[name]
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        env = _ENV_NAMES[name]
+        raise ValueError(f"{env}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _base_type(hint: Any) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    name: _base_type(hint) for name, hint in typing.get_type_hints(Settings).items()
+}
+_ENV_NAMES = {f.name: f.metadata["env"] for f in dataclasses.fields(Settings)}
+
+
+def help_for(name: str) -> str:
+    """``--help`` text for the flag that mirrors setting ``name``."""
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    return f"{f.metadata['help']} (env: {f.metadata['env']})"

@@ -1,0 +1,6 @@
+"""Persistence: accounts, credentials, tasks and the outbox; the store is also the queue."""
+
+from .accounts import Account, Credentials
+from .store import NewTask, Store, TaskEvent
+
+__all__ = ["Account", "Credentials", "NewTask", "Store", "TaskEvent"]

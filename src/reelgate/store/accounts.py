@@ -1,0 +1,106 @@
+"""Accounts and their credentials: AK/SK pairs (for JWTs) and hashed API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import access_keys, accounts, api_keys
+
+API_KEY_PREFIX = "rg-"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    created_at: int
+    max_concurrent_tasks: int | None
+    unit_quota: Decimal | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What ``keys create`` prints once: nothing here can be read back later but the AK."""
+
+    account_id: int
+    access_key: str
+    secret_key: str
+    api_key: str
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_access_key() -> str:
+    return "AK" + secrets.token_hex(15)
+
+
+def new_secret_key() -> str:
+    return secrets.token_hex(24)
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def row_to_account(row: object) -> Account:
+    quota = getattr(row, "unit_quota", None)
+    return Account(
+        id=row.id,  # type: ignore[attr-defined]
+        name=row.name,  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+        max_concurrent_tasks=row.max_concurrent_tasks,  # type: ignore[attr-defined]
+        unit_quota=Decimal(quota) if quota is not None else None,
+    )
+
+
+async def insert_account(
+    conn: AsyncConnection,
+    name: str,
+    now: int,
+    max_concurrent_tasks: int | None,
+    unit_quota: Decimal | None,
+) -> int:
+    result = await conn.execute(
+        insert(accounts)
+        .values(
+            name=name,
+            created_at=now,
+            max_concurrent_tasks=max_concurrent_tasks,
+            unit_quota=str(unit_quota) if unit_quota is not None else None,
+        )
+        .returning(accounts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def insert_credentials(
+    conn: AsyncConnection, account_id: int, name: str, now: int
+) -> Credentials:
+    ak, sk, key = new_access_key(), new_secret_key(), new_api_key()
+    await conn.execute(
+        insert(access_keys).values(
+            access_key=ak, account_id=account_id, secret_key=sk, name=name, created_at=now
+        )
+    )
+    await conn.execute(
+        insert(api_keys).values(
+            key_hash=hash_api_key(key),
+            account_id=account_id,
+            prefix=key[:10],
+            name=name,
+            created_at=now,
+        )
+    )
+    return Credentials(account_id, ak, sk, key)
+
+
+async def count_accounts(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())

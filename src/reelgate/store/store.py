@@ -1,0 +1,557 @@
+"""The task store, which is also the queue.
+
+Every persistence operation is one named method, atomic on its own. Status changes are
+compare-and-set: a finished task never changes again, and a worker that lost its lease cannot
+write a result. Each status change writes an outbox event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from reelgate.domain.errors import (
+    ConcurrencyLimitError,
+    InvalidParameterError,
+    QuotaExceededError,
+)
+from reelgate.domain.ids import new_task_id, now_ms, reseed_task_ids
+from reelgate.domain.tasks import Signer, TaskRecord, TaskStatus, callback_body, no_urls
+
+from . import accounts as acct
+from .accounts import Account, Credentials
+from .db import create_engine, is_sqlite
+from .migrate import upgrade
+from .tables import access_keys, accounts, api_keys, task_events, tasks
+
+UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
+
+
+@dataclass(frozen=True)
+class NewTask:
+    account_id: int
+    model_name: str
+    params: dict[str, Any]
+    units: Decimal  # price, charged on success
+    external_task_id: str | None = None
+    callback_url: str | None = None
+    watermark: bool = False
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    id: int
+    task_id: str
+    status: str
+    payload: dict[str, Any]
+    callback_url: str
+    attempts: int
+    created_at: int
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = now_ms) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = create_engine(url)
+        if migrate:
+            await upgrade(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def _read(self) -> Any:
+        return self.engine.connect()
+
+    def _reader(self) -> Any:
+        return self.engine.execution_options(readonly=True).begin()
+
+    def _writer(self) -> Any:
+        return self.engine.begin()
+
+    async def ping(self) -> None:
+        async with self._reader() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def create_account(
+        self,
+        name: str,
+        *,
+        max_concurrent_tasks: int | None = None,
+        unit_quota: Decimal | None = None,
+    ) -> Credentials:
+        """A new account with one AK/SK pair and one API key."""
+        async with self._writer() as conn:
+            now = self.clock()
+            account_id = await acct.insert_account(
+                conn, name, now, max_concurrent_tasks, unit_quota
+            )
+            return await acct.insert_credentials(conn, account_id, name, now)
+
+    async def add_credentials(self, account_id: int, name: str) -> Credentials:
+        async with self._writer() as conn:
+            if await self._account_row(conn, account_id) is None:
+                raise LookupError(f"account {account_id} does not exist")
+            return await acct.insert_credentials(conn, account_id, name, self.clock())
+
+    async def get_account(self, account_id: int) -> Account | None:
+        async with self._reader() as conn:
+            row = await self._account_row(conn, account_id)
+            return acct.row_to_account(row) if row is not None else None
+
+    async def count_accounts(self) -> int:
+        async with self._reader() as conn:
+            return await acct.count_accounts(conn)
+
+    async def secret_for_access_key(self, access_key: str) -> tuple[int, str] | None:
+        async with self._reader() as conn:
+            row = (
+                await conn.execute(
+                    select(access_keys.c.account_id, access_keys.c.secret_key).where(
+                        access_keys.c.access_key == access_key
+                    )
+                )
+            ).first()
+            return (row.account_id, row.secret_key) if row is not None else None
+
+    async def account_for_api_key(self, api_key: str) -> int | None:
+        async with self._reader() as conn:
+            value = (
+                await conn.execute(
+                    select(api_keys.c.account_id).where(
+                        api_keys.c.key_hash == acct.hash_api_key(api_key)
+                    )
+                )
+            ).scalar()
+            return int(value) if value is not None else None
+
+    async def units_committed(self, account_id: int) -> Decimal:
+        """Units charged (succeeded tasks) plus units reserved by unfinished ones."""
+        async with self._reader() as conn:
+            return await self._units_committed(conn, account_id)
+
+    async def units_charged(self, account_id: int) -> Decimal:
+        async with self._reader() as conn:
+            rows = await conn.execute(
+                select(tasks.c.units).where(
+                    tasks.c.account_id == account_id, tasks.c.status == TaskStatus.SUCCEED.value
+                )
+            )
+            return sum((Decimal(u) for (u,) in rows), Decimal(0))
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def create_task(self, new: NewTask, *, default_concurrency: int = 0) -> TaskRecord:
+        """Insert a claimable task and its ``submitted`` event, or raise without creating one.
+
+        Raises InvalidParameterError (duplicate external_task_id), ConcurrencyLimitError and
+        QuotaExceededError. Creates of one account are serialized by locking its row.
+        """
+        for _ in range(5):
+            try:
+                return await self._create_task_once(new, default_concurrency)
+            except IntegrityError:
+                # Only the task_id can collide here (external ids were checked under the lock).
+                reseed_task_ids()
+        raise RuntimeError("could not allocate a unique task id")
+
+    async def _create_task_once(self, new: NewTask, default_concurrency: int) -> TaskRecord:
+        async with self._writer() as conn:
+            account = await self._lock_account(conn, new.account_id)
+            if new.external_task_id is not None:
+                taken = await conn.execute(
+                    select(tasks.c.task_id).where(
+                        tasks.c.account_id == new.account_id,
+                        tasks.c.external_task_id == new.external_task_id,
+                    )
+                )
+                if taken.first() is not None:
+                    raise InvalidParameterError(
+                        f"external_task_id: {new.external_task_id!r} is already used by"
+                        " another task of this account"
+                    )
+            limit = account.max_concurrent_tasks
+            if limit is None:
+                limit = default_concurrency
+            if limit > 0:
+                active = await conn.execute(
+                    select(func.count())
+                    .select_from(tasks)
+                    .where(tasks.c.account_id == new.account_id, tasks.c.status.in_(UNFINISHED))
+                )
+                if active.scalar_one() >= limit:
+                    raise ConcurrencyLimitError()
+            if account.unit_quota is not None:
+                committed = await self._units_committed(conn, new.account_id)
+                if committed + new.units > account.unit_quota:
+                    raise QuotaExceededError(
+                        f"resource pack depleted: this task needs {new.units} units,"
+                        f" {max(account.unit_quota - committed, Decimal(0))} remain"
+                    )
+            now = self.clock()
+            record = TaskRecord(
+                task_id=new_task_id(),
+                account_id=new.account_id,
+                model_name=new.model_name,
+                params=new.params,
+                status=TaskStatus.SUBMITTED,
+                created_at=now,
+                updated_at=now,
+                external_task_id=new.external_task_id,
+                callback_url=new.callback_url,
+                watermark=new.watermark,
+                units=str(new.units),
+            )
+            await conn.execute(
+                insert(tasks).values(
+                    task_id=record.task_id,
+                    account_id=record.account_id,
+                    external_task_id=record.external_task_id,
+                    model_name=record.model_name,
+                    params=record.params,
+                    status=record.status.value,
+                    status_msg="",
+                    progress=0,
+                    callback_url=record.callback_url,
+                    watermark=record.watermark,
+                    result={},
+                    units=record.units,
+                    created_at=now,
+                    updated_at=now,
+                    attempts=0,
+                )
+            )
+            await self._add_event(conn, record, no_urls)
+            return record
+
+    async def get_task(self, account_id: int, task_or_external_id: str) -> TaskRecord | None:
+        """The caller's task by ``task_id``, else by ``external_task_id``."""
+        async with self._reader() as conn:
+            for column in (tasks.c.task_id, tasks.c.external_task_id):
+                row = (
+                    await conn.execute(
+                        select(tasks).where(
+                            tasks.c.account_id == account_id, column == task_or_external_id
+                        )
+                    )
+                ).first()
+                if row is not None:
+                    return _row_to_task(row)
+            return None
+
+    async def get_task_by_id(self, task_id: str) -> TaskRecord | None:
+        async with self._reader() as conn:
+            row = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
+            return _row_to_task(row) if row is not None else None
+
+    async def list_tasks(self, account_id: int, page: int, page_size: int) -> list[TaskRecord]:
+        """The account's tasks, newest first."""
+        async with self._reader() as conn:
+            rows = await conn.execute(
+                select(tasks)
+                .where(tasks.c.account_id == account_id)
+                .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
+                .limit(page_size)
+                .offset((page - 1) * page_size)
+            )
+            return [_row_to_task(row) for row in rows]
+
+    # -- the queue --------------------------------------------------------------------------
+
+    async def claim_task(
+        self, worker_id: str, lease_s: float, models: Collection[str] | None = None
+    ) -> TaskRecord | None:
+        """Lease the oldest claimable task: ``submitted``, or ``processing`` with a lost lease."""
+        async with self._writer() as conn:
+            now = self.clock()
+            claimable = or_(
+                tasks.c.status == TaskStatus.SUBMITTED.value,
+                and_(
+                    tasks.c.status == TaskStatus.PROCESSING.value,
+                    tasks.c.lease_expires_at < now,
+                ),
+            )
+            query = select(tasks.c.task_id, tasks.c.status).where(claimable)
+            if models is not None:
+                query = query.where(tasks.c.model_name.in_(list(models)))
+            query = query.order_by(tasks.c.created_at).limit(1)
+            if not is_sqlite(self.engine):
+                query = query.with_for_update(skip_locked=True)
+            found = (await conn.execute(query)).first()
+            if found is None:
+                return None
+            row = (
+                await conn.execute(
+                    update(tasks)
+                    .where(tasks.c.task_id == found.task_id, claimable)
+                    .values(
+                        status=TaskStatus.PROCESSING.value,
+                        lease_owner=worker_id,
+                        lease_expires_at=now + int(lease_s * 1000),
+                        attempts=tasks.c.attempts + 1,
+                        updated_at=now,
+                    )
+                    .returning(*tasks.c)
+                )
+            ).first()
+            if row is None:
+                return None
+            record = _row_to_task(row)
+            if found.status == TaskStatus.SUBMITTED.value:
+                await self._add_event(conn, record, no_urls)
+            return record
+
+    async def heartbeat(
+        self, task_id: str, worker_id: str, lease_s: float, progress: int | None = None
+    ) -> bool:
+        """Extend the lease (and store progress). False: the lease is lost, stop working."""
+        values: dict[str, Any] = {"lease_expires_at": self.clock() + int(lease_s * 1000)}
+        if progress is not None:
+            values["progress"] = max(0, min(100, int(progress)))
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks).where(*self._held(task_id, worker_id)).values(**values)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    async def finish_task(
+        self,
+        task_id: str,
+        worker_id: str,
+        result: dict[str, Any],
+        sign: Signer,
+        units: str | None = None,
+    ) -> bool:
+        """``processing`` → ``succeed`` with its result, once. False when the lease was lost."""
+        values: dict[str, Any] = {"result": result, "progress": 100}
+        if units is not None:
+            values["units"] = units
+        return await self._end(task_id, worker_id, TaskStatus.SUCCEED, values, sign)
+
+    async def fail_task(self, task_id: str, worker_id: str | None, message: str) -> bool:
+        """End a task as ``failed`` (free). ``worker_id`` None fails it whoever holds it."""
+        values = {"status_msg": message[:2000]}
+        return await self._end(task_id, worker_id, TaskStatus.FAILED, values, no_urls)
+
+    async def release_task(self, task_id: str, worker_id: str) -> bool:
+        """Give a held task back (worker shutting down): claimable again at once."""
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(*self._held(task_id, worker_id))
+                .values(lease_owner=None, lease_expires_at=0)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    async def fail_exhausted(self, max_attempts: int) -> list[str]:
+        """Fail tasks whose lease expired after ``max_attempts`` claims; return their ids."""
+        now = self.clock()
+        async with self._reader() as conn:
+            rows = await conn.execute(
+                select(tasks.c.task_id).where(
+                    tasks.c.status == TaskStatus.PROCESSING.value,
+                    tasks.c.lease_expires_at < now,
+                    tasks.c.attempts >= max_attempts,
+                )
+            )
+            ids = [r.task_id for r in rows]
+        failed = []
+        for task_id in ids:
+            message = f"worker lost the task {max_attempts} times; giving up"
+            if await self._end(
+                task_id, None, TaskStatus.FAILED, {"status_msg": message}, no_urls, expired=now
+            ):
+                failed.append(task_id)
+        return failed
+
+    def _held(self, task_id: str, worker_id: str | None) -> list[Any]:
+        conds = [tasks.c.task_id == task_id, tasks.c.status == TaskStatus.PROCESSING.value]
+        if worker_id is not None:
+            conds.append(tasks.c.lease_owner == worker_id)
+        return conds
+
+    async def _end(
+        self,
+        task_id: str,
+        worker_id: str | None,
+        status: TaskStatus,
+        values: dict[str, Any],
+        sign: Signer,
+        expired: int | None = None,
+    ) -> bool:
+        async with self._writer() as conn:
+            conds = self._held(task_id, worker_id)
+            if worker_id is None and status is TaskStatus.FAILED and expired is None:
+                # an operator/engine-less failure may also end a task still waiting
+                conds[1] = tasks.c.status.in_(UNFINISHED)
+            if expired is not None:
+                conds.append(tasks.c.lease_expires_at < expired)
+            row = (
+                await conn.execute(
+                    update(tasks)
+                    .where(*conds)
+                    .values(
+                        status=status.value,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=self.clock(),
+                        **values,
+                    )
+                    .returning(*tasks.c)
+                )
+            ).first()
+            if row is None:
+                return False
+            await self._add_event(conn, _row_to_task(row), sign)
+            return True
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    async def due_events(self, limit: int = 50) -> list[TaskEvent]:
+        """Pending callback events that are due, at most one per task: the oldest.
+
+        Delivering only each task's oldest pending event keeps callbacks in order per task.
+        """
+        now = self.clock()
+        async with self._reader() as conn:
+            oldest = (
+                select(func.min(task_events.c.id))
+                .where(task_events.c.delivery == "pending")
+                .group_by(task_events.c.task_id)
+                .scalar_subquery()
+            )
+            rows = await conn.execute(
+                select(task_events)
+                .where(task_events.c.id.in_(oldest), task_events.c.next_attempt_at <= now)
+                .order_by(task_events.c.id)
+                .limit(limit)
+            )
+            return [_row_to_event(r) for r in rows]
+
+    async def next_event_due_at(self) -> int | None:
+        async with self._reader() as conn:
+            value = (
+                await conn.execute(
+                    select(func.min(task_events.c.next_attempt_at)).where(
+                        task_events.c.delivery == "pending"
+                    )
+                )
+            ).scalar()
+            return int(value) if value is not None else None
+
+    async def mark_event(
+        self,
+        event_id: int,
+        delivery: str,
+        *,
+        next_attempt_at: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record one delivery attempt: ``delivered``, ``dead``, or ``pending`` with a retry."""
+        values: dict[str, Any] = {
+            "delivery": delivery,
+            "attempts": task_events.c.attempts + 1,
+            "last_error": error,
+        }
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        async with self._writer() as conn:
+            await conn.execute(
+                update(task_events).where(task_events.c.id == event_id).values(**values)
+            )
+
+    async def events_for(self, task_id: str) -> list[TaskEvent]:
+        async with self._reader() as conn:
+            rows = await conn.execute(
+                select(task_events)
+                .where(task_events.c.task_id == task_id)
+                .order_by(task_events.c.id)
+            )
+            return [_row_to_event(r) for r in rows]
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _account_row(self, conn: AsyncConnection, account_id: int) -> Row[Any] | None:
+        return (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+
+    async def _lock_account(self, conn: AsyncConnection, account_id: int) -> Account:
+        query = select(accounts).where(accounts.c.id == account_id)
+        if not is_sqlite(self.engine):  # SQLite's BEGIN IMMEDIATE already serializes writers
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
+        if row is None:
+            raise LookupError(f"account {account_id} does not exist")
+        return acct.row_to_account(row)
+
+    async def _units_committed(self, conn: AsyncConnection, account_id: int) -> Decimal:
+        rows = await conn.execute(
+            select(tasks.c.units).where(
+                tasks.c.account_id == account_id, tasks.c.status != TaskStatus.FAILED.value
+            )
+        )
+        return sum((Decimal(u) for (u,) in rows), Decimal(0))
+
+    async def _add_event(self, conn: AsyncConnection, record: TaskRecord, sign: Signer) -> None:
+        await conn.execute(
+            insert(task_events).values(
+                task_id=record.task_id,
+                status=record.status.value,
+                payload=callback_body(record, sign),
+                callback_url=record.callback_url,
+                created_at=record.updated_at,
+                delivery="pending" if record.callback_url else "none",
+                attempts=0,
+                next_attempt_at=record.updated_at,
+            )
+        )
+
+
+def _row_to_task(row: Row[Any]) -> TaskRecord:
+    m = row._mapping
+    return TaskRecord(
+        task_id=m["task_id"],
+        account_id=m["account_id"],
+        model_name=m["model_name"],
+        params=dict(m["params"]),
+        status=TaskStatus(m["status"]),
+        created_at=int(m["created_at"]),
+        updated_at=int(m["updated_at"]),
+        status_msg=m["status_msg"] or "",
+        progress=int(m["progress"]),
+        external_task_id=m["external_task_id"],
+        callback_url=m["callback_url"],
+        watermark=bool(m["watermark"]),
+        result=dict(m["result"] or {}),
+        units=m["units"],
+        attempts=int(m["attempts"]),
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+    )
+
+
+def _row_to_event(row: Row[Any]) -> TaskEvent:
+    m = row._mapping
+    return TaskEvent(
+        id=int(m["id"]),
+        task_id=m["task_id"],
+        status=m["status"],
+        payload=dict(m["payload"]),
+        callback_url=m["callback_url"] or "",
+        attempts=int(m["attempts"]),
+        created_at=int(m["created_at"]),
+    )
+
+
+__all__: Sequence[str] = ["Account", "Credentials", "NewTask", "Store", "TaskEvent"]

@@ -1,0 +1,239 @@
+"""The worker: claims tasks with a lease, runs their engine, stores outputs, ends the task.
+
+Each claimed task runs as its own asyncio task beside a heartbeat that renews the lease and
+stores progress. Losing the lease (another worker reclaimed the task) or a forced shutdown sets
+the cancellation flag the engine polls between steps. Whatever the engine raises ends the task
+as ``failed`` with a readable message: a task is never left stuck by an engine error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reelgate.domain.models import Catalog
+from reelgate.domain.requests import Text2VideoRequest
+from reelgate.domain.tasks import TaskRecord, video_id
+from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
+from reelgate.settings import Settings
+from reelgate.storage import LocalStorage, task_prefix
+from reelgate.store import Store
+
+log = logging.getLogger("reelgate.worker")
+
+
+@dataclass
+class _Running:
+    record: TaskRecord
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: float = 0.0
+    lease_lost: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        engines: dict[str, Engine],
+        catalog: Catalog,
+        storage: LocalStorage,
+        settings: Settings,
+        *,
+        slots: int | None = None,
+        worker_id: str | None = None,
+        poll_interval_s: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.engines = engines
+        self.catalog = catalog
+        self.storage = storage
+        self.settings = settings
+        self.slots = max(1, slots if slots is not None else settings.workers)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.poll_interval_s = poll_interval_s
+        self._running: dict[str, _Running] = {}
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._models = [spec.id for spec in catalog.specs]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._claim_loop(), name="reelgate-worker")
+
+    async def stop(self) -> None:
+        """Stop claiming; give running tasks the grace period, then cancel and release them."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        pending = [r.task for r in self._running.values() if r.task is not None]
+        if pending:
+            log.info("waiting up to %.0fs for %d task(s)", self.settings.shutdown_grace_s, len(pending))
+            _, still = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_s)
+            for run in list(self._running.values()):
+                run.cancel.set()  # engines see cancelled() and stop between steps
+            if still:
+                await asyncio.wait(still, timeout=10)
+
+    async def run_until_stopped(self) -> None:
+        await self.start()
+        assert self._loop_task is not None
+        await self._stopping.wait()
+        await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        idle = self.poll_interval_s
+        while not self._stopping.is_set():
+            try:
+                await self.store.fail_exhausted(self.settings.max_attempts)
+                claimed = False
+                while len(self._running) < self.slots and not self._stopping.is_set():
+                    record = await self.store.claim_task(
+                        self.worker_id, self.settings.lease_s, self._models
+                    )
+                    if record is None:
+                        break
+                    claimed = True
+                    run = _Running(record)
+                    self._running[record.task_id] = run
+                    run.task = asyncio.create_task(self._execute(run), name=f"task-{record.task_id}")
+                idle = self.poll_interval_s if claimed else min(idle * 1.5, 1.0)
+            except Exception:  # the store may be briefly unreachable; keep the worker alive
+                log.exception("claim loop error")
+                idle = 2.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=idle)
+
+    # -- running one task ---------------------------------------------------------------------
+
+    async def _execute(self, run: _Running) -> None:
+        record = run.record
+        heartbeat = asyncio.create_task(self._heartbeat(run))
+        workdir = self.settings.data_dir / "work" / f"{record.task_id}-{record.attempts}"
+        try:
+            await self._generate_and_store(run, workdir)
+        except Exception:
+            log.exception("task %s: unexpected worker error", record.task_id)
+            await self._fail(run, "internal error while finishing the task")
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._running.pop(record.task_id, None)
+
+    async def _generate_and_store(self, run: _Running, workdir: Path) -> None:
+        record = run.record
+        spec = self.catalog.get(record.model_name)
+        if spec is None:
+            await self._fail(run, f"model {record.model_name} is no longer served")
+            return
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        job = Job(
+            task_id=record.task_id,
+            model=spec,
+            request=Text2VideoRequest.model_validate(record.params),
+            workdir=workdir,
+            attempt=record.attempts,
+        )
+
+        def progress(percent: float) -> None:
+            run.progress = max(run.progress, min(99.0, float(percent)))
+
+        try:
+            output = await self.engines[spec.engine].generate(job, progress, run.cancel.is_set)
+        except TaskCancelledError:
+            await self._after_cancel(run)
+            return
+        except EngineError as exc:
+            await self._fail(run, str(exc) or type(exc).__name__)
+            return
+        except Exception as exc:
+            log.exception("task %s: engine %s raised", record.task_id, spec.engine)
+            await self._fail(run, f"engine error: {type(exc).__name__}: {exc}")
+            return
+        if run.lease_lost:
+            return  # another worker owns the task now; its result is the one written
+        result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
+        ok = await self.store.finish_task(
+            record.task_id,
+            self.worker_id,
+            result,
+            lambda key: self.storage.sign(key, self.settings.base_url),
+        )
+        if not ok:
+            log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
+
+    def _store_outputs(self, task_id: str, output: Output) -> dict[str, Any]:
+        prefix = task_prefix(task_id)
+        videos = []
+        for index, video in enumerate(output.videos):
+            key = f"{prefix}/{index}.mp4"
+            self.storage.put(key, video.path, "video/mp4")
+            item: dict[str, Any] = {
+                "id": video_id(task_id, index),
+                "key": key,
+                "duration": _seconds(video.duration),
+            }
+            if video.watermarked_path is not None:
+                item["watermark_key"] = f"{prefix}/{index}-watermarked.mp4"
+                self.storage.put(item["watermark_key"], video.watermarked_path, "video/mp4")
+            if video.thumbnail_path is not None:
+                item["thumbnail_key"] = f"{prefix}/{index}.jpg"
+                self.storage.put(item["thumbnail_key"], video.thumbnail_path, "image/jpeg")
+            videos.append(item)
+        return {"videos": videos, **dict(output.extra)}
+
+    async def _after_cancel(self, run: _Running) -> None:
+        if run.lease_lost:
+            return
+        if self._stopping.is_set():
+            # Shutdown outlived the grace period: hand the task to another worker now.
+            await self.store.release_task(run.record.task_id, self.worker_id)
+            return
+        await self._fail(run, "task was cancelled")
+
+    async def _fail(self, run: _Running, message: str) -> None:
+        if not run.lease_lost:
+            await self.store.fail_task(run.record.task_id, self.worker_id, message)
+
+    async def _heartbeat(self, run: _Running) -> None:
+        interval = min(1.0, self.settings.lease_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await self.store.heartbeat(
+                    run.record.task_id, self.worker_id, self.settings.lease_s, int(run.progress)
+                )
+            except Exception:
+                log.exception("heartbeat failed for task %s", run.record.task_id)
+                continue
+            if not held:
+                log.warning("task %s: lease lost; cancelling", run.record.task_id)
+                run.lease_lost = True
+                run.cancel.set()
+                return
+
+
+def _seconds(duration: float) -> str:
+    return str(round(duration)) if abs(duration - round(duration)) < 0.05 else f"{duration:.2f}"
