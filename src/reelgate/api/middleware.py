@@ -40,7 +40,8 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                if not any(name == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -71,9 +72,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(err, request_id_of(request))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this one outside the middleware stack: set the header here.
         rid = request_id_of(request)
-        log.exception("unhandled error in %s %s (request %s)", request.method, request.url, rid)
-        return error(ServerError(f"internal error (request {rid})"), rid)
+        log.error(
+            "unhandled error in %s %s (request %s)", request.method, request.url.path, rid,
+            exc_info=exc,
+        )
+        response = error(ServerError(f"internal error (request {rid})"), rid)
+        response.headers["X-Request-Id"] = rid
+        return response
 
     app.add_exception_handler(ReelgateError, on_reelgate_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -75,7 +75,7 @@ async def create_text2video(request: Request, svc: Svc, account: Account) -> JSO
 
 
 @router.get(
-    "/v1/videos/text2video/{task_id}",
+    "/v1/videos/text2video/{task_id:path}",
     summary="Query one task by task_id or external_task_id",
     response_model=Envelope[TaskData],
     responses=error_responses(*AUTH, e.NotFoundError),

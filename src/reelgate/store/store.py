@@ -22,6 +22,7 @@ from reelgate.domain.errors import (
     QuotaExceededError,
 )
 from reelgate.domain.ids import new_task_id, now_ms, reseed_task_ids
+from reelgate.domain.models import format_units
 from reelgate.domain.tasks import Signer, TaskRecord, TaskStatus, callback_body, no_urls
 
 from . import accounts as acct
@@ -197,8 +198,9 @@ class Store:
                 committed = await self._units_committed(conn, new.account_id)
                 if committed + new.units > account.unit_quota:
                     raise QuotaExceededError(
-                        f"resource pack depleted: this task needs {new.units} units,"
-                        f" {max(account.unit_quota - committed, Decimal(0))} remain"
+                        f"resource pack depleted: this task needs {format_units(new.units)}"
+                        f" units, {format_units(max(account.unit_quota - committed, Decimal(0)))}"
+                        " remain"
                     )
             now = self.clock()
             record = TaskRecord(

@@ -1,0 +1,188 @@
+"""The store as a queue, on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from reelgate.domain.errors import ConcurrencyLimitError, InvalidParameterError, QuotaExceededError
+from reelgate.domain.tasks import TaskStatus
+from reelgate.store import NewTask, Store
+
+
+def new_task(account_id: int, **kw: object) -> NewTask:
+    fields: dict[str, object] = {
+        "account_id": account_id,
+        "model_name": "kling-v1",
+        "params": {"prompt": "p"},
+        "units": Decimal(1),
+    }
+    fields.update(kw)
+    return NewTask(**fields)  # type: ignore[arg-type]
+
+
+async def test_create_and_get_by_either_id(store: Store) -> None:
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id, external_task_id="mine-1"))
+    assert task.status is TaskStatus.SUBMITTED and len(task.task_id) == 18
+    assert (await store.get_task(acct.account_id, task.task_id)) == task
+    assert (await store.get_task(acct.account_id, "mine-1")) == task
+    other = await store.create_account("b")
+    assert await store.get_task(other.account_id, task.task_id) is None
+    assert await store.get_task(other.account_id, "mine-1") is None
+
+
+async def test_duplicate_external_id_creates_nothing(store: Store) -> None:
+    acct = await store.create_account("a")
+    await store.create_task(new_task(acct.account_id, external_task_id="dup"))
+    with pytest.raises(InvalidParameterError, match="external_task_id"):
+        await store.create_task(new_task(acct.account_id, external_task_id="dup"))
+    assert len(await store.list_tasks(acct.account_id, 1, 50)) == 1
+    other = await store.create_account("b")  # unique per account, not globally
+    await store.create_task(new_task(other.account_id, external_task_id="dup"))
+
+
+async def test_list_is_newest_first_and_paged(store: Store) -> None:
+    acct = await store.create_account("a")
+    ids = [(await store.create_task(new_task(acct.account_id))).task_id for _ in range(7)]
+    page1 = await store.list_tasks(acct.account_id, 1, 3)
+    page3 = await store.list_tasks(acct.account_id, 3, 3)
+    assert [t.task_id for t in page1] == ids[::-1][:3]
+    assert [t.task_id for t in page3] == ids[:1]
+
+
+async def test_claim_heartbeat_finish_once(store: Store) -> None:
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id, callback_url="http://cb"))
+    claimed = await store.claim_task("w1", 30)
+    assert claimed is not None and claimed.task_id == task.task_id
+    assert claimed.status is TaskStatus.PROCESSING and claimed.attempts == 1
+    assert await store.claim_task("w2", 30) is None  # leased: nobody else gets it
+    assert await store.heartbeat(task.task_id, "w1", 30, progress=40)
+    assert not await store.heartbeat(task.task_id, "w2", 30)
+    assert (await store.get_task_by_id(task.task_id)).progress == 40  # type: ignore[union-attr]
+    assert not await store.finish_task(task.task_id, "w2", {"videos": []}, lambda k: None)
+    assert await store.finish_task(task.task_id, "w1", {"videos": [], "seed": 7}, lambda k: None)
+    # A finished task never changes again.
+    assert not await store.finish_task(task.task_id, "w1", {"videos": []}, lambda k: None)
+    assert not await store.fail_task(task.task_id, None, "late")
+    done = await store.get_task_by_id(task.task_id)
+    assert done is not None and done.status is TaskStatus.SUCCEED and done.result["seed"] == 7
+    events = await store.events_for(task.task_id)
+    assert [e.status for e in events] == ["submitted", "processing", "succeed"]
+    assert events[-1].payload["final_unit_deduction"] == "1"
+
+
+async def test_expired_lease_is_reclaimed_and_first_owner_cannot_write(store: Store) -> None:
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id))
+    assert await store.claim_task("w1", 0.05) is not None
+    await asyncio.sleep(0.1)
+    again = await store.claim_task("w2", 30)
+    assert again is not None and again.task_id == task.task_id and again.attempts == 2
+    assert not await store.finish_task(task.task_id, "w1", {"videos": []}, lambda k: None)
+    assert await store.finish_task(task.task_id, "w2", {"videos": []}, lambda k: None)
+    # reclaiming does not repeat the processing event
+    statuses = [e.status for e in await store.events_for(task.task_id)]
+    assert statuses == ["submitted", "processing", "succeed"]
+
+
+async def test_exhausted_attempts_fail_the_task(store: Store) -> None:
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id))
+    for worker in ("w1", "w2"):
+        assert await store.claim_task(worker, 0.01) is not None
+        await asyncio.sleep(0.03)
+    assert await store.fail_exhausted(max_attempts=2) == [task.task_id]
+    failed = await store.get_task_by_id(task.task_id)
+    assert failed is not None and failed.status is TaskStatus.FAILED
+    assert "2 times" in failed.status_msg
+    assert await store.claim_task("w3", 30) is None
+
+
+async def test_release_makes_task_claimable_again(store: Store) -> None:
+    acct = await store.create_account("a")
+    await store.create_task(new_task(acct.account_id))
+    claimed = await store.claim_task("w1", 30)
+    assert claimed is not None
+    assert await store.release_task(claimed.task_id, "w1")
+    assert (await store.claim_task("w2", 30)) is not None
+
+
+async def test_claim_filters_by_model(store: Store) -> None:
+    acct = await store.create_account("a")
+    await store.create_task(new_task(acct.account_id, model_name="kling-v3"))
+    assert await store.claim_task("w1", 30, models=["kling-v1"]) is None
+    assert await store.claim_task("w1", 30, models=["kling-v3"]) is not None
+
+
+async def test_concurrent_claims_hand_each_task_to_one_worker(store: Store) -> None:
+    acct = await store.create_account("a")
+    for _ in range(12):
+        await store.create_task(new_task(acct.account_id))
+    results = await asyncio.gather(*(store.claim_task(f"w{i}", 30) for i in range(20)))
+    claimed = [r.task_id for r in results if r is not None]
+    assert len(claimed) == 12 and len(set(claimed)) == 12
+
+
+async def test_concurrency_limit_counts_unfinished_tasks(store: Store) -> None:
+    acct = await store.create_account("a", max_concurrent_tasks=2)
+    first = await store.create_task(new_task(acct.account_id))
+    await store.create_task(new_task(acct.account_id))
+    with pytest.raises(ConcurrencyLimitError):
+        await store.create_task(new_task(acct.account_id))
+    assert await store.claim_task("w", 30) is not None
+    await store.fail_task(first.task_id, None, "boom")  # failure frees the slot
+    await store.create_task(new_task(acct.account_id))
+    unlimited = await store.create_account("b")
+    for _ in range(3):
+        await store.create_task(new_task(unlimited.account_id), default_concurrency=0)
+
+
+async def test_default_concurrency_applies_to_accounts_without_their_own(store: Store) -> None:
+    acct = await store.create_account("a")
+    await store.create_task(new_task(acct.account_id), default_concurrency=1)
+    with pytest.raises(ConcurrencyLimitError):
+        await store.create_task(new_task(acct.account_id), default_concurrency=1)
+
+
+async def test_quota_reserves_units_and_failures_are_free(store: Store) -> None:
+    acct = await store.create_account("a", unit_quota=Decimal("2.5"))
+    t1 = await store.create_task(new_task(acct.account_id, units=Decimal("1.5")))
+    with pytest.raises(QuotaExceededError, match="1 remain"):
+        await store.create_task(new_task(acct.account_id, units=Decimal("1.5")))
+    await store.fail_task(t1.task_id, None, "free")
+    await store.create_task(new_task(acct.account_id, units=Decimal("2.5")))
+    assert await store.units_charged(acct.account_id) == 0
+
+
+async def test_outbox_hands_out_oldest_pending_event_per_task(store: Store) -> None:
+    acct = await store.create_account("a")
+    t1 = await store.create_task(new_task(acct.account_id, callback_url="http://a"))
+    await store.create_task(new_task(acct.account_id))  # no callback: nothing to deliver
+    claimed = await store.claim_task("w", 30)
+    assert claimed is not None and claimed.task_id == t1.task_id
+    due = await store.due_events()
+    assert [(e.task_id, e.status) for e in due] == [(t1.task_id, "submitted")]
+    await store.mark_event(due[0].id, "delivered")
+    due = await store.due_events()
+    assert [(e.task_id, e.status) for e in due] == [(t1.task_id, "processing")]
+    await store.mark_event(due[0].id, "pending", next_attempt_at=store.clock() + 60_000, error="500")
+    assert await store.due_events() == []
+    assert await store.next_event_due_at() is not None
+
+
+async def test_credentials_lookup(store: Store) -> None:
+    creds = await store.create_account("a")
+    assert await store.secret_for_access_key(creds.access_key) == (
+        creds.account_id,
+        creds.secret_key,
+    )
+    assert await store.account_for_api_key(creds.api_key) == creds.account_id
+    assert await store.account_for_api_key(creds.api_key + "x") is None
+    more = await store.add_credentials(creds.account_id, "second")
+    assert more.account_id == creds.account_id and more.api_key != creds.api_key
+    with pytest.raises(LookupError):
+        await store.add_credentials(9999, "nobody")
