@@ -99,7 +99,10 @@ class Api:
 
     async def create(self, body: dict[str, object], **kw: object) -> httpx.Response:
         return await self.client.post(
-            "/v1/videos/text2video", json=body, headers=self.key_headers, **kw  # type: ignore[arg-type]
+            "/v1/videos/text2video",
+            json=body,
+            headers=self.key_headers,
+            **kw,  # type: ignore[arg-type]
         )
 
 

@@ -27,8 +27,17 @@ async def test_1001_missing_or_empty_header(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "token_kind", ["garbage-key", "basic", "bad-signature", "alg-none", "alg-hs512", "unknown-ak",
-                   "malformed-jwt", "no-exp"]
+    "token_kind",
+    [
+        "garbage-key",
+        "basic",
+        "bad-signature",
+        "alg-none",
+        "alg-hs512",
+        "unknown-ak",
+        "malformed-jwt",
+        "no-exp",
+    ],
 )
 async def test_1002_invalid_credentials(api: Api, token_kind: str) -> None:
     ak, sk = api.creds.access_key, api.creds.secret_key
@@ -48,10 +57,14 @@ async def test_1002_invalid_credentials(api: Api, token_kind: str) -> None:
 
 async def test_1003_not_yet_valid_and_leeway(api: Api) -> None:
     ak, sk = api.creds.access_key, api.creds.secret_key
-    r = await api.client.get(CREATE, headers={"Authorization": f"Bearer {mint_jwt(ak, sk, nbf_in=60)}"})
+    r = await api.client.get(
+        CREATE, headers={"Authorization": f"Bearer {mint_jwt(ak, sk, nbf_in=60)}"}
+    )
     assert_error(r, 401, 1003, "not yet valid")
     # within the 5 s leeway a slightly fast client clock is fine
-    ok = await api.client.get(CREATE, headers={"Authorization": f"Bearer {mint_jwt(ak, sk, nbf_in=3)}"})
+    ok = await api.client.get(
+        CREATE, headers={"Authorization": f"Bearer {mint_jwt(ak, sk, nbf_in=3)}"}
+    )
     assert_ok(ok)
 
 
@@ -96,8 +109,12 @@ async def test_1201_invalid_parameters(api: Api, body: dict[str, object], fragme
 
 async def test_1201_duplicate_external_id_creates_nothing(api: Api) -> None:
     assert_ok(await api.create({"prompt": "x", "external_task_id": "order-1"}))
-    assert_error(await api.create({"prompt": "y", "external_task_id": "order-1"}), 400, 1201,
-                 "external_task_id")
+    assert_error(
+        await api.create({"prompt": "y", "external_task_id": "order-1"}),
+        400,
+        1201,
+        "external_task_id",
+    )
     listed = assert_ok(await api.client.get(CREATE, headers=api.key_headers))
     assert len(listed) == 1
 
@@ -124,10 +141,15 @@ async def test_1201_private_callback_refused_unless_allowed(tmp_path: Path) -> N
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             headers = {"Authorization": f"Bearer {creds.api_key}"}
-            for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.0.0.8/",
-                        "http://169.254.169.254/latest/meta-data"):
-                r = await client.post(CREATE, json={"prompt": "x", "callback_url": url},
-                                      headers=headers)
+            for url in (
+                "http://127.0.0.1:9/hook",
+                "http://localhost/hook",
+                "http://10.0.0.8/",
+                "http://169.254.169.254/latest/meta-data",
+            ):
+                r = await client.post(
+                    CREATE, json={"prompt": "x", "callback_url": url}, headers=headers
+                )
                 assert_error(r, 400, 1201, "callback_url")
 
 
@@ -140,8 +162,9 @@ async def test_1202_unknown_route_or_method(api: Api) -> None:
 async def test_1203_unknown_task_and_unavailable_model(api: Api) -> None:
     r = await api.client.get(f"{CREATE}/123456789012345678", headers=api.key_headers)
     assert_error(r, 404, 1203)
-    assert_error(await api.create({"prompt": "x", "model_name": "kling-v1-5"}), 404, 1203,
-                 "image2video")
+    assert_error(
+        await api.create({"prompt": "x", "model_name": "kling-v1-5"}), 404, 1203, "image2video"
+    )
 
 
 async def test_1203_other_accounts_task(api: Api) -> None:

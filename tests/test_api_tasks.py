@@ -18,8 +18,13 @@ CREATE = "/v1/videos/text2video"
 async def test_create_then_query_by_both_ids(api: Api, prefix: str, auth: str) -> None:
     headers = api.key_headers if auth == "api_key" else api.jwt_headers
     before = int(time.time() * 1000)
-    body = {"prompt": "a fox", "duration": 10, "external_task_id": f"ext-{prefix}-{auth}",
-            "model": "ignored-legacy", "unknown_field": True}
+    body = {
+        "prompt": "a fox",
+        "duration": 10,
+        "external_task_id": f"ext-{prefix}-{auth}",
+        "model": "ignored-legacy",
+        "unknown_field": True,
+    }
     created = assert_ok(await api.client.post(prefix + CREATE, json=body, headers=headers))
     assert set(created) == {"task_id", "task_status", "task_info", "created_at", "updated_at"}
     assert created["task_status"] == "submitted"
@@ -41,15 +46,21 @@ async def test_create_then_query_by_both_ids(api: Api, prefix: str, auth: str) -
 async def test_created_without_external_id_has_empty_task_info(api: Api) -> None:
     created = assert_ok(await api.create({"prompt": "x", "watermark_info": {"enabled": True}}))
     assert created["task_info"] == {}
-    task = assert_ok(await api.client.get(f"{CREATE}/{created['task_id']}", headers=api.key_headers))
+    task = assert_ok(
+        await api.client.get(f"{CREATE}/{created['task_id']}", headers=api.key_headers)
+    )
     assert task["watermark_info"] == {"enabled": True}
 
 
 async def test_list_newest_first_with_paging(api: Api) -> None:
     ids = [assert_ok(await api.create({"prompt": f"p{i}"}))["task_id"] for i in range(5)]
-    page = assert_ok(await api.client.get(f"{CREATE}?pageNum=1&pageSize=2", headers=api.key_headers))
+    page = assert_ok(
+        await api.client.get(f"{CREATE}?pageNum=1&pageSize=2", headers=api.key_headers)
+    )
     assert [t["task_id"] for t in page] == ids[::-1][:2]
-    last = assert_ok(await api.client.get(f"{CREATE}?pageNum=3&pageSize=2", headers=api.key_headers))
+    last = assert_ok(
+        await api.client.get(f"{CREATE}?pageNum=3&pageSize=2", headers=api.key_headers)
+    )
     assert [t["task_id"] for t in last] == ids[:1]
     default = assert_ok(await api.client.get(f"/kling{CREATE}", headers=api.jwt_headers))
     assert len(default) == 5
@@ -71,7 +82,7 @@ async def test_account_costs_double_wrapped(api: Api) -> None:
 async def test_models_extension_lists_kling_map(api: Api) -> None:
     models = assert_ok(await api.client.get("/v1/models", headers=api.key_headers))
     by_id = {m["id"]: m for m in models}
-    assert list(by_id)[0] == "kling-v1" and by_id["kling-v1"]["default"]
+    assert next(iter(by_id)) == "kling-v1" and by_id["kling-v1"]["default"]
     assert by_id["kling-v3"]["capabilities"]["durations"] == list(range(3, 16))
     assert by_id["kling-v2-6"]["capabilities"]["sound"] == ["pro"]
 
@@ -91,7 +102,11 @@ async def test_openapi_describes_the_contract(api: Api) -> None:
     examples = create["responses"]["400"]["content"]["application/json"]["examples"]
     assert {"1200", "1201"} <= set(examples)
     assert set(create["responses"]["401"]["content"]["application/json"]["examples"]) == {
-        "1001", "1002", "1003", "1004"}
+        "1001",
+        "1002",
+        "1003",
+        "1004",
+    }
     assert "1303" in create["responses"]["429"]["content"]["application/json"]["examples"]
     get_one = spec["paths"]["/v1/videos/text2video/{task_id}"]["get"]
     assert "1203" in get_one["responses"]["404"]["content"]["application/json"]["examples"]

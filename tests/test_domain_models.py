@@ -53,7 +53,13 @@ def test_camera_control_only_kling_v1_std_5s() -> None:
 def test_cfg_scale_rejected_for_v2_and_later() -> None:
     check("kling-v1", cfg_scale=0.7)
     check("kling-v1-6", cfg_scale=0)
-    for model in ("kling-v2-master", "kling-v2-1-master", "kling-v2-5-turbo", "kling-v2-6", "kling-v3"):
+    for model in (
+        "kling-v2-master",
+        "kling-v2-1-master",
+        "kling-v2-5-turbo",
+        "kling-v2-6",
+        "kling-v3",
+    ):
         rejected(model, f"cfg_scale is not supported by {model}", cfg_scale=0.5)
 
 

@@ -42,7 +42,9 @@ def test_first_start_creates_local_account_and_credentials_file(tmp_path: Path) 
 def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run_cli("db", "upgrade", "--data-dir", str(data))
-    keys = json.loads(run_cli("keys", "create", "--name", "acme", "--data-dir", str(data), "--json"))
+    keys = json.loads(
+        run_cli("keys", "create", "--name", "acme", "--data-dir", str(data), "--json")
+    )
     assert set(keys) == {"access_key", "secret_key", "api_key"}
     with running_server(data, "--no-worker") as server:
         jwt_headers = {
@@ -52,8 +54,9 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.base_url, timeout=10) as client:
             for prefix, headers in (("", jwt_headers), ("/kling", key_headers)):
                 created = assert_ok(
-                    client.post(f"{prefix}{CREATE}", json={"prompt": "p", "duration": "5"},
-                                headers=headers)
+                    client.post(
+                        f"{prefix}{CREATE}", json={"prompt": "p", "duration": "5"}, headers=headers
+                    )
                 )
                 for other_prefix in ("", "/kling"):
                     got = assert_ok(
@@ -69,11 +72,15 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
             assert_error(client.get("/nothing/here"), 404, 1202)
             assert_error(client.post(CREATE, content=b"{", headers=key_headers), 400, 1200)
             expired = mint_jwt(keys["access_key"], keys["secret_key"], exp_in=-100, nbf_in=-200)
-            assert_error(client.get(CREATE, headers={"Authorization": f"Bearer {expired}"}),
-                         401, 1004)
+            assert_error(
+                client.get(CREATE, headers={"Authorization": f"Bearer {expired}"}), 401, 1004
+            )
     # keys create --account adds credentials to the same account
-    more = json.loads(run_cli("keys", "create", "--name", "ci", "--account", "2",
-                              "--data-dir", str(data), "--json"))
+    more = json.loads(
+        run_cli(
+            "keys", "create", "--name", "ci", "--account", "2", "--data-dir", str(data), "--json"
+        )
+    )
     with running_server(data, "--no-worker") as server:
         headers = {"Authorization": f"Bearer {more['api_key']}"}
         assert len(assert_ok(httpx.get(f"{server.base_url}{CREATE}", headers=headers))) == 2
@@ -82,8 +89,9 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
 def test_200_creates_over_20_connections_against_real_server(tmp_path: Path) -> None:
     with running_server(tmp_path / "data", "--no-worker") as server:
         headers = {"Authorization": f"Bearer {server.credentials()['api_key']}"}
-        clients = [httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
-                   for _ in range(20)]
+        clients = [
+            httpx.Client(base_url=server.base_url, headers=headers, timeout=30) for _ in range(20)
+        ]
 
         def create(i: int) -> str:
             r = clients[i % 20].post(CREATE, json={"prompt": f"n{i}", "external_task_id": f"x{i}"})
@@ -95,7 +103,8 @@ def test_200_creates_over_20_connections_against_real_server(tmp_path: Path) -> 
         listed = assert_ok(clients[0].get(f"{CREATE}?pageSize=500"))
         assert sorted(t["task_id"] for t in listed) == sorted(ids)
         assert sorted(t["task_info"]["external_task_id"] for t in listed) == sorted(
-            f"x{i}" for i in range(200))
+            f"x{i}" for i in range(200)
+        )
         for c in clients:
             c.close()
 

@@ -169,7 +169,9 @@ async def test_outbox_hands_out_oldest_pending_event_per_task(store: Store) -> N
     await store.mark_event(due[0].id, "delivered")
     due = await store.due_events()
     assert [(e.task_id, e.status) for e in due] == [(t1.task_id, "processing")]
-    await store.mark_event(due[0].id, "pending", next_attempt_at=store.clock() + 60_000, error="500")
+    await store.mark_event(
+        due[0].id, "pending", next_attempt_at=store.clock() + 60_000, error="500"
+    )
     assert await store.due_events() == []
     assert await store.next_event_due_at() is not None
 

@@ -90,9 +90,7 @@ class Settings:
     )
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``env`` (default: ``os.environ``), then ``overrides`` that are not None."""
         source = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -76,4 +76,3 @@ async def _verify_jwt(store: Store, token: str, leeway_s: int) -> int:
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"token rejected: {exc}") from None
     return account_id
-

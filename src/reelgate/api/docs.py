@@ -37,7 +37,8 @@ AUTH = (
 def error_responses(*kinds: type[e.ReelgateError]) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: per HTTP status, the codes it can carry with examples."""
     by_status: dict[int, list[type[e.ReelgateError]]] = {}
-    for kind in (*kinds, e.ServerError):
+    every: list[type[e.ReelgateError]] = [*kinds, e.ServerError]
+    for kind in every:
         by_status.setdefault(kind.http_status, []).append(kind)
     out: dict[int | str, dict[str, Any]] = {}
     for status, group in sorted(by_status.items()):

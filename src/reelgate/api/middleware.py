@@ -75,7 +75,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # Starlette answers this one outside the middleware stack: set the header here.
         rid = request_id_of(request)
         log.error(
-            "unhandled error in %s %s (request %s)", request.method, request.url.path, rid,
+            "unhandled error in %s %s (request %s)",
+            request.method,
+            request.url.path,
+            rid,
             exc_info=exc,
         )
         response = error(ServerError(f"internal error (request {rid})"), rid)

@@ -81,7 +81,9 @@ async def create_text2video(request: Request, svc: Svc, account: Account) -> JSO
     responses=error_responses(*AUTH, e.NotFoundError),
     tags=["text2video"],
 )
-async def get_text2video(request: Request, task_id: str, svc: Svc, account: Account) -> JSONResponse:
+async def get_text2video(
+    request: Request, task_id: str, svc: Svc, account: Account
+) -> JSONResponse:
     data = await svc.task_view(account, task_id, str(request.base_url))
     return ok(data, request_id_of(request))
 

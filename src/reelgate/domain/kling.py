@@ -82,9 +82,7 @@ def kling_models() -> list[ModelSpec]:
         _spec(
             "kling-v2-6",
             Capabilities(cfg_scale=False, sound_modes=("pro",)),
-            Units(
-                per_second={"std": D("0.3"), "pro": D("0.5"), "pro+sound": D("1.0")}
-            ),
+            Units(per_second={"std": D("0.3"), "pro": D("0.5"), "pro+sound": D("1.0")}),
             hd_pro,
             24,
             "Kling 2.6 (audio in pro mode)",

@@ -32,12 +32,12 @@ CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 def _parse_duration(value: Any) -> int:
     """Kling sends ``"5"``; many clients send ``5``. Both mean five seconds."""
     if isinstance(value, bool):
-        raise ValueError("must be a whole number of seconds, as a string such as \"5\"")
+        raise ValueError('must be a whole number of seconds, as a string such as "5"')
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
-    raise ValueError("must be a whole number of seconds, as a string such as \"5\"")
+    raise ValueError('must be a whole number of seconds, as a string such as "5"')
 
 
 Duration = Annotated[int, BeforeValidator(_parse_duration), PlainSerializer(str, return_type=str)]

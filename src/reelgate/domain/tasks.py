@@ -62,7 +62,7 @@ class TaskResult(BaseModel):
 
 
 class TaskData(BaseModel):
-    """One task as queries return it (contract §5). ``task_progress`` and ``seed`` are extensions."""
+    """One task as queries return it (contract §5); ``task_progress``, ``seed`` are extensions."""
 
     model_config = ConfigDict(extra="allow")
 

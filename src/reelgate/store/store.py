@@ -326,7 +326,7 @@ class Store:
             result = await conn.execute(
                 update(tasks).where(*self._held(task_id, worker_id)).values(**values)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+            return result.rowcount == 1  # type: ignore[no-any-return]
 
     async def finish_task(
         self,
@@ -355,7 +355,7 @@ class Store:
                 .where(*self._held(task_id, worker_id))
                 .values(lease_owner=None, lease_expires_at=0)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+            return result.rowcount == 1  # type: ignore[no-any-return]
 
     async def fail_exhausted(self, max_attempts: int) -> list[str]:
         """Fail tasks whose lease expired after ``max_attempts`` claims; return their ids."""

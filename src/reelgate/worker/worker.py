@@ -78,7 +78,9 @@ class Worker:
             await self._loop_task
         pending = [r.task for r in self._running.values() if r.task is not None]
         if pending:
-            log.info("waiting up to %.0fs for %d task(s)", self.settings.shutdown_grace_s, len(pending))
+            log.info(
+                "waiting up to %.0fs for %d task(s)", self.settings.shutdown_grace_s, len(pending)
+            )
             _, still = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_s)
             for run in list(self._running.values()):
                 run.cancel.set()  # engines see cancelled() and stop between steps
@@ -115,7 +117,9 @@ class Worker:
                     claimed = True
                     run = _Running(record)
                     self._running[record.task_id] = run
-                    run.task = asyncio.create_task(self._execute(run), name=f"task-{record.task_id}")
+                    run.task = asyncio.create_task(
+                        self._execute(run), name=f"task-{record.task_id}"
+                    )
                 idle = self.poll_interval_s if claimed else min(idle * 1.5, 1.0)
             except Exception:  # the store may be briefly unreachable; keep the worker alive
                 log.exception("claim loop error")
@@ -147,8 +151,7 @@ class Worker:
         if spec is None:
             await self._fail(run, f"model {record.model_name} is no longer served")
             return
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
+        await asyncio.to_thread(_fresh_dir, workdir)
         job = Job(
             task_id=record.task_id,
             model=spec,
@@ -233,6 +236,11 @@ class Worker:
                 run.lease_lost = True
                 run.cancel.set()
                 return
+
+
+def _fresh_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)  # leftovers of an earlier attempt on this machine
+    path.mkdir(parents=True)
 
 
 def _seconds(duration: float) -> str:
