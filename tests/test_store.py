@@ -188,3 +188,17 @@ async def test_credentials_lookup(store: Store) -> None:
     assert more.account_id == creds.account_id and more.api_key != creds.api_key
     with pytest.raises(LookupError):
         await store.add_credentials(9999, "nobody")
+
+
+async def test_leased_events_go_to_one_dispatcher_until_recorded(store: Store) -> None:
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id, callback_url="http://a"))
+    first = await store.due_events(lease_s=60)
+    assert [e.task_id for e in first] == [task.task_id]
+    assert await store.due_events(lease_s=60) == []  # a second dispatcher gets nothing
+    await store.release_event(first[0].id)
+    again = await store.due_events(lease_s=60)
+    assert [e.id for e in again] == [first[0].id] and again[0].attempts == 0
+    await store.mark_event(again[0].id, "delivered")
+    (event,) = await store.events_for(task.task_id)
+    assert event.delivery == "delivered" and event.attempts == 1

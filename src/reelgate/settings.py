@@ -72,7 +72,9 @@ class Settings:
         "REELGATE_SHUTDOWN_GRACE", 30.0, "seconds running tasks get to finish on SIGTERM"
     )
     webhook_secret: str | None = _setting(
-        "REELGATE_WEBHOOK_SECRET", None, "Standard Webhooks secret for signing callbacks"
+        "REELGATE_WEBHOOK_SECRET",
+        None,
+        "Standard Webhooks secret for signing callbacks (whsec_<base64>, or text used as UTF-8)",
     )
     callback_allow_private: bool = _setting(
         "REELGATE_CALLBACK_ALLOW_PRIVATE",

@@ -16,6 +16,7 @@ app.command("serve")(server.serve)
 app.command("worker")(server.worker)
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(server.db_app, name="db")
+app.add_typer(server.models_app, name="models")
 
 
 def _register_optional() -> None:

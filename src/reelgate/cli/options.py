@@ -10,9 +10,7 @@ import typer
 from reelgate.settings import help_for
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help=help_for("data_dir"))]
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help=help_for("database_url"))
-]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help=help_for("database_url"))]
 Host = Annotated[str | None, typer.Option("--host", help=help_for("host"))]
 Port = Annotated[int | None, typer.Option("--port", help=help_for("port"))]
 Workers = Annotated[int | None, typer.Option("--workers", help=help_for("workers"))]

@@ -10,6 +10,7 @@ import sys
 from contextlib import AsyncExitStack
 
 from reelgate.api import create_app
+from reelgate.callbacks import CallbackDispatcher
 from reelgate.engines.registry import Engines, build_engines, read_catalog_file
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
@@ -70,11 +71,9 @@ async def run_server(settings: Settings) -> None:
         await bootstrap_first_account(store, settings)
         storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
         background: list[object] = [RetentionSweeper(storage, settings)]
-        background.extend(_dispatchers(store, settings))
+        background.append(CallbackDispatcher(store, settings))
         if settings.run_worker:
-            background.append(
-                Worker(store, engines.engines, engines.catalog, storage, settings)
-            )
+            background.append(Worker(store, engines.engines, engines.catalog, storage, settings))
         app = create_app(
             settings,
             store=store,
@@ -90,10 +89,6 @@ async def run_server(settings: Settings) -> None:
             timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 15,
         )
         await uvicorn.Server(config).serve()
-
-
-def _dispatchers(store: Store, settings: Settings) -> list[object]:
-    return []
 
 
 async def run_worker(settings: Settings) -> None:

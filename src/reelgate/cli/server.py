@@ -10,10 +10,20 @@ from typing import Annotated, Any
 
 import typer
 
-from reelgate.settings import Settings, help_for
+from reelgate.settings import Settings
 from reelgate.store import Credentials, Store
 
-from .options import DatabaseUrl, DataDir, DefaultModel, Host, Json, Models, Port, PublicUrl, Workers
+from .options import (
+    DatabaseUrl,
+    DataDir,
+    DefaultModel,
+    Host,
+    Json,
+    Models,
+    Port,
+    PublicUrl,
+    Workers,
+)
 
 
 def settings_from(**flags: Any) -> Settings:
@@ -144,6 +154,55 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
             await engine.dispose()
 
     typer.echo(f"store at revision {asyncio.run(run())}")
+
+
+models_app = typer.Typer(help="The served model catalogue.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def models_list(
+    models: Models = None, default_model: DefaultModel = None, json_out: Json = False
+) -> None:
+    """Print the served models: ids, aliases, engine, capabilities, units and health."""
+    settings = settings_from(models_file=models, default_model=default_model)
+    from reelgate.engines.registry import CatalogError
+
+    from .runtime import load_engines
+
+    try:
+        engines = load_engines(settings)
+    except CatalogError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    rows = []
+    for spec in engines.catalog.specs:
+        item = spec.as_dict()
+        item["default"] = spec.id == engines.catalog.default.id
+        item["health"] = engine_health(engines.engines[spec.engine]).get(spec.id, "ok")
+        rows.append(item)
+    asyncio.run(engines.aclose())
+    if json_out:
+        typer.echo(json.dumps(rows))
+        return
+    for item in rows:
+        caps = item["capabilities"]
+        aliases = f" (aliases: {', '.join(item['aliases'])})" if item["aliases"] else ""
+        default = " [default]" if item["default"] else ""
+        typer.echo(
+            f"{item['id']}{default}{aliases}  engine={item['engine']}  health={item['health']}"
+        )
+        typer.echo(
+            f"    modes={','.join(caps['modes'])} durations={caps['durations']}"
+            f" aspect_ratios={','.join(caps['aspect_ratios'])} cfg_scale={caps['cfg_scale']}"
+            f" sound={','.join(caps['sound']) or 'no'}"
+            f" camera_control={','.join(caps['camera_control']['modes']) or 'no'}"
+        )
+
+
+def engine_health(engine: object) -> dict[str, str]:
+    """Per-model health of engines that report it (e.g. a diffusers load failure)."""
+    health = getattr(engine, "health", None)
+    return {str(k): str(v) for k, v in health().items()} if callable(health) else {}
 
 
 def write_credentials_file(path: Path, payload: dict[str, Any]) -> None:

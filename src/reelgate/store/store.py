@@ -54,6 +54,9 @@ class TaskEvent:
     callback_url: str
     attempts: int
     created_at: int
+    delivery: str = "pending"  # pending, delivered, dead, or none (no callback_url)
+    last_error: str | None = None
+    next_attempt_at: int = 0
 
 
 class Store:
@@ -421,33 +424,55 @@ class Store:
 
     # -- the outbox -------------------------------------------------------------------------
 
-    async def due_events(self, limit: int = 50) -> list[TaskEvent]:
+    async def due_events(self, limit: int = 50, lease_s: float | None = None) -> list[TaskEvent]:
         """Pending callback events that are due, at most one per task: the oldest.
 
         Delivering only each task's oldest pending event keeps callbacks in order per task.
+        With ``lease_s`` the events are also leased: their next attempt moves ``lease_s`` ahead,
+        so another dispatcher on the same store does not send them meanwhile; recording the
+        attempt with :meth:`mark_event` replaces the lease.
         """
         now = self.clock()
-        async with self._reader() as conn:
-            oldest = (
-                select(func.min(task_events.c.id))
-                .where(task_events.c.delivery == "pending")
-                .group_by(task_events.c.task_id)
-                .scalar_subquery()
+        query = (
+            select(task_events)
+            .where(
+                task_events.c.id.in_(_oldest_pending_per_task()),
+                task_events.c.next_attempt_at <= now,
             )
-            rows = await conn.execute(
-                select(task_events)
-                .where(task_events.c.id.in_(oldest), task_events.c.next_attempt_at <= now)
-                .order_by(task_events.c.id)
-                .limit(limit)
+            .order_by(task_events.c.id)
+            .limit(limit)
+        )
+        if lease_s is None:
+            async with self._reader() as conn:
+                return [_row_to_event(r) for r in await conn.execute(query)]
+        if not is_sqlite(self.engine):
+            query = query.with_for_update(skip_locked=True)
+        async with self._writer() as conn:
+            events = [_row_to_event(r) for r in await conn.execute(query)]
+            if events:
+                await conn.execute(
+                    update(task_events)
+                    .where(task_events.c.id.in_([e.id for e in events]))
+                    .values(next_attempt_at=now + int(lease_s * 1000))
+                )
+            return events
+
+    async def release_event(self, event_id: int) -> None:
+        """Drop the lease of an event whose attempt was cut short: due again now, uncounted."""
+        async with self._writer() as conn:
+            await conn.execute(
+                update(task_events)
+                .where(task_events.c.id == event_id, task_events.c.delivery == "pending")
+                .values(next_attempt_at=self.clock())
             )
-            return [_row_to_event(r) for r in rows]
 
     async def next_event_due_at(self) -> int | None:
+        """When the next deliverable event (the oldest pending of its task) falls due."""
         async with self._reader() as conn:
             value = (
                 await conn.execute(
                     select(func.min(task_events.c.next_attempt_at)).where(
-                        task_events.c.delivery == "pending"
+                        task_events.c.id.in_(_oldest_pending_per_task())
                     )
                 )
             ).scalar()
@@ -543,6 +568,15 @@ def _row_to_task(row: Row[Any]) -> TaskRecord:
     )
 
 
+def _oldest_pending_per_task() -> Any:
+    return (
+        select(func.min(task_events.c.id))
+        .where(task_events.c.delivery == "pending")
+        .group_by(task_events.c.task_id)
+        .scalar_subquery()
+    )
+
+
 def _row_to_event(row: Row[Any]) -> TaskEvent:
     m = row._mapping
     return TaskEvent(
@@ -553,6 +587,9 @@ def _row_to_event(row: Row[Any]) -> TaskEvent:
         callback_url=m["callback_url"] or "",
         attempts=int(m["attempts"]),
         created_at=int(m["created_at"]),
+        delivery=m["delivery"],
+        last_error=m["last_error"],
+        next_attempt_at=int(m["next_attempt_at"]),
     )
 
 

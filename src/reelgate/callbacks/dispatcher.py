@@ -1,0 +1,313 @@
+"""Delivery of outbox events to callback URLs (contract §7).
+
+The store writes one outbox row per task status change, with the flat callback body already
+built, in the same transaction as the change. The dispatcher polls the outbox, POSTs each due
+event and records the outcome with ``Store.mark_event``: ``delivered`` on 2xx; otherwise a
+retry with exponential backoff, until ``callback_max_attempts``, then ``dead``.
+
+Order per task: ``Store.due_events`` hands out only each task's oldest pending event, and the
+dispatcher keeps at most one delivery per task in flight. A retried event therefore holds back
+the later events of its own task, never those of another task. Delivery is at least once: an
+attempt cut short (shutdown, crash) before its outcome is recorded is sent again.
+
+The dispatcher never touches tasks: a slow or dead receiver cannot delay or fail one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import httpx
+
+from reelgate.domain.errors import InvalidParameterError
+from reelgate.settings import Settings
+from reelgate.store import Store, TaskEvent
+
+from .signing import secret_key, webhook_headers
+from .targets import callback_target
+
+log = logging.getLogger("reelgate.callbacks")
+
+USER_AGENT = "reelgate-callbacks/0.1"
+MAX_BACKOFF_S = 600.0
+# Floor of the loop's sleep, so a due time that is already past cannot make it spin.
+_MIN_SLEEP_S = 0.01
+
+
+def retry_delay_s(
+    failures: int,
+    base_s: float,
+    *,
+    cap_s: float = MAX_BACKOFF_S,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Delay after the ``failures``-th failed attempt: base, 2 x base, 4 x base... +-20 %, capped.
+
+    The jitter spreads the retries of many events that failed together (a receiver outage)
+    so they do not all hit the receiver again in the same instant.
+    """
+    exponent = min(max(failures - 1, 0), 60)  # 2**60 x base is past any cap; avoids overflow
+    return float(min(cap_s, base_s * 2**exponent * (0.8 + 0.4 * rand())))
+
+
+def webhook_id(event: TaskEvent) -> str:
+    """Stable across retries of one event, distinct across events and across databases."""
+    return f"evt_{event.task_id}_{event.id}"
+
+
+def encode_body(payload: dict[str, object]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+    permanent: bool = False  # retrying cannot help (refused target, malformed URL)
+
+
+class CallbackDispatcher:
+    """Runs beside the API (``create_app(settings, background=[dispatcher])``) or alone."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = 16,
+        poll_interval_s: float = 0.5,
+        max_backoff_s: float = MAX_BACKOFF_S,
+        stop_grace_s: float = 5.0,
+    ) -> None:
+        if settings.webhook_secret:
+            secret_key(settings.webhook_secret)  # a malformed secret fails at startup, not later
+        self._store = store
+        self._settings = settings
+        self._transport = transport
+        self._concurrency = max(1, concurrency)
+        self._poll_s = poll_interval_s
+        self._max_backoff_s = max_backoff_s
+        self._stop_grace_s = stop_grace_s
+        self._client: httpx.AsyncClient | None = None
+        self._inflight: dict[str, asyncio.Task[None]] = {}  # task_id -> its delivery
+        self._fetch_windows: list[set[str]] = []
+        self._retry_heap: list[int] = []  # ms times of retries this process scheduled
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._run(), name="callback dispatcher")
+
+    async def stop(self) -> None:
+        """Stop taking events; give running attempts ``stop_grace_s`` to finish, then cut them.
+
+        A cut attempt is not recorded and its lease is released: it is sent again soon.
+        """
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        running = list(self._inflight.values())
+        if running:
+            _, cut = await asyncio.wait(running, timeout=self._stop_grace_s)
+            for task in cut:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def run_once(self) -> int:
+        """Attempt every event due now (each task's oldest), concurrently; return the count."""
+        started = self._start_deliveries(await self._fetch_due())
+        await asyncio.gather(*started)
+        return len(started)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                self._start_deliveries(await self._fetch_due())
+                delay = await self._idle_delay()
+            except Exception:
+                # The store may be briefly unreachable; losing the dispatcher would silently
+                # stop all callbacks, so log and try again after the poll interval.
+                log.exception("callback dispatcher: reading the outbox failed")
+                delay = self._poll_s
+            # Woken early when a delivery ends: its slot is free and its task's next event
+            # may be due now.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    async def _fetch_due(self) -> list[TaskEvent]:
+        free = self._concurrency - len(self._inflight)
+        if free <= 0:
+            return []
+        # A delivery that ends while this query runs may be returned in its stale, still
+        # pending form; resending it could even re-open it. Such tasks wait for the next pass.
+        window: set[str] = set()
+        self._fetch_windows.append(window)
+        try:
+            # Events of tasks already in flight come back too: ask for enough to fill every slot.
+            events = await self._store.due_events(
+                free + len(self._inflight), lease_s=self._settings.callback_timeout_s + 30
+            )
+        finally:
+            self._fetch_windows.remove(window)
+        return [e for e in events if e.task_id not in window]
+
+    def _start_deliveries(self, events: Sequence[TaskEvent]) -> list[asyncio.Task[None]]:
+        started: list[asyncio.Task[None]] = []
+        for event in events:
+            if len(self._inflight) >= self._concurrency:
+                break
+            if event.task_id in self._inflight:
+                continue
+            task = asyncio.create_task(self._deliver(event), name=f"callback {event.id}")
+            self._inflight[event.task_id] = task
+            task.add_done_callback(partial(self._delivery_done, event.task_id))
+            started.append(task)
+        return started
+
+    def _delivery_done(self, task_id: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task_id, None)
+        for window in self._fetch_windows:
+            window.add(task_id)
+        self._wake.set()
+
+    async def _idle_delay(self) -> float:
+        """Seconds until something may be due: the store's next time, our retries, or a poll.
+
+        Other processes write events, so the poll interval bounds the wait. A next time that is
+        already past belongs to an event in flight or queued behind its task's retry; the end
+        of a delivery wakes the loop anyway, so it does not shorten the sleep.
+        """
+        now = self._store.clock()
+        delay = self._poll_s
+        due = await self._store.next_event_due_at()
+        if due is not None and due > now:
+            delay = min(delay, (due - now) / 1000)
+        while self._retry_heap and self._retry_heap[0] <= now:
+            heapq.heappop(self._retry_heap)
+        if self._retry_heap:
+            delay = min(delay, (self._retry_heap[0] - now) / 1000)
+        return max(delay, _MIN_SLEEP_S)
+
+    # -- one attempt -------------------------------------------------------------------------
+
+    async def _deliver(self, event: TaskEvent) -> None:
+        try:
+            failure = await self._attempt(event)
+        except asyncio.CancelledError:
+            # Cut by stop(): hand the lease back so the event is sent again soon, uncounted.
+            with contextlib.suppress(Exception):
+                await self._store.release_event(event.id)
+            raise
+        attempt = event.attempts + 1
+        try:
+            if failure is None:
+                await self._store.mark_event(event.id, "delivered")
+                log.debug("callback %s delivered (attempt %d)", webhook_id(event), attempt)
+            elif failure.permanent or attempt >= self._settings.callback_max_attempts:
+                await self._store.mark_event(event.id, "dead", error=failure.reason)
+                log.warning(
+                    "callback %s to %s gave up after %d attempt(s): %s",
+                    webhook_id(event),
+                    event.callback_url,
+                    attempt,
+                    failure.reason,
+                )
+            else:
+                delay = retry_delay_s(
+                    attempt, self._settings.callback_backoff_s, cap_s=self._max_backoff_s
+                )
+                retry_at = self._store.clock() + int(delay * 1000)
+                await self._store.mark_event(
+                    event.id, "pending", next_attempt_at=retry_at, error=failure.reason
+                )
+                heapq.heappush(self._retry_heap, retry_at)
+                log.info(
+                    "callback %s failed (attempt %d): %s; retrying in %.1f s",
+                    webhook_id(event),
+                    attempt,
+                    failure.reason,
+                    delay,
+                )
+        except Exception:
+            # Unrecorded, the event stays pending and is sent again: at least once holds.
+            log.exception("callback %s: recording the outcome failed", webhook_id(event))
+
+    async def _attempt(self, event: TaskEvent) -> _Failure | None:
+        timeout = self._settings.callback_timeout_s
+        body = encode_body(event.payload)
+        headers = {"Content-Type": "application/json"}
+        if self._settings.webhook_secret:
+            headers.update(webhook_headers(self._settings.webhook_secret, webhook_id(event), body))
+        try:
+            # One deadline for the whole attempt: httpx's timeouts apply per read, so a
+            # receiver trickling bytes could otherwise hold a slot for ever.
+            async with asyncio.timeout(timeout):
+                target = await callback_target(
+                    event.callback_url, self._settings.callback_allow_private
+                )
+                async with self._http().stream(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers={**headers, **target.headers},
+                    extensions=target.extensions,
+                ) as response:
+                    # The body is never read: a receiver cannot make us buffer megabytes.
+                    status = response.status_code
+        except InvalidParameterError as exc:
+            return _Failure(exc.message, permanent=True)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            return _Failure(f"invalid callback URL: {exc}", permanent=True)
+        except (TimeoutError, httpx.TimeoutException):
+            return _Failure(f"timed out after {timeout:g} s")
+        except (httpx.HTTPError, OSError) as exc:
+            return _Failure(_describe(exc))
+        except Exception as exc:
+            # A bug or an odd transport must cost one attempt, not leave the event pending
+            # with no retry time (it would be picked up again at once, in a tight loop).
+            log.exception("callback %s: unexpected error", webhook_id(event))
+            return _Failure(_describe(exc))
+        if 200 <= status < 300:
+            return None
+        return _Failure(f"HTTP {status}")
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=self._settings.callback_timeout_s,
+                headers={"User-Agent": USER_AGENT},
+                # A redirect could lead to an address the guard refused.
+                follow_redirects=False,
+                # Targets are pinned to checked addresses; a proxy from the environment
+                # would resolve names again behind our back.
+                trust_env=False,
+                # No keep-alive: pooled connections are keyed by address, so a TLS connection
+                # opened for one host name could carry a request for another on the same IP.
+                limits=httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=0),
+            )
+        return self._client
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
