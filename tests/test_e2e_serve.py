@@ -46,6 +46,9 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
         run_cli("keys", "create", "--name", "acme", "--data-dir", str(data), "--json")
     )
     assert set(keys) == {"access_key", "secret_key", "api_key"}
+    rival = json.loads(
+        run_cli("keys", "create", "--name", "rival", "--data-dir", str(data), "--json")
+    )
     with running_server(data, "--no-worker") as server:
         jwt_headers = {
             "Authorization": f"Bearer {mint_jwt(keys['access_key'], keys['secret_key'])}"
@@ -65,8 +68,8 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
                     assert got["task_id"] == created["task_id"]
             listed = assert_ok(client.get(f"/kling{CREATE}?pageSize=10", headers=jwt_headers))
             assert len(listed) == 2
-            # the local account made at first start cannot see acme's tasks
-            local = {"Authorization": f"Bearer {server.credentials()['api_key']}"}
+            # another account cannot see acme's tasks
+            local = {"Authorization": f"Bearer {rival['api_key']}"}
             assert assert_ok(client.get(CREATE, headers=local)) == []
             assert_error(client.get(f"{CREATE}/{listed[0]['task_id']}", headers=local), 404, 1203)
             assert_error(client.get("/nothing/here"), 404, 1202)
@@ -78,7 +81,7 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
     # keys create --account adds credentials to the same account
     more = json.loads(
         run_cli(
-            "keys", "create", "--name", "ci", "--account", "2", "--data-dir", str(data), "--json"
+            "keys", "create", "--name", "ci", "--account", "1", "--data-dir", str(data), "--json"
         )
     )
     with running_server(data, "--no-worker") as server:

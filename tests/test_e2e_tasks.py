@@ -77,7 +77,12 @@ def test_tasks_across_models_render_what_was_asked(tmp_path: Path) -> None:
     with running_server(tmp_path / "data", "--workers", "2") as server:
         s = Session(server)
         ids = [
-            s.create(model_name=model, prompt=f"{model} over a calm sea", watermark_info={"enabled": i == 0}, **extra)
+            s.create(
+                model_name=model,
+                prompt=f"{model} over a calm sea",
+                watermark_info={"enabled": i == 0},
+                **extra,
+            )
             for i, (model, extra, *_rest) in enumerate(CASES)
         ]
         for i, (task_id, (model, _extra, size, fps, seconds, audio)) in enumerate(zip(ids, CASES)):
@@ -188,9 +193,15 @@ def test_sigkilled_worker_loses_lease_and_task_finishes_once(tmp_path: Path) -> 
         import sqlite3
 
         db = sqlite3.connect(data / "reelgate.db")
-        statuses = [r[0] for r in db.execute(
-            "SELECT status FROM task_events WHERE task_id=? ORDER BY id", (task_id,))]
-        attempts = db.execute("SELECT attempts FROM tasks WHERE task_id=?", (task_id,)).fetchone()[0]
+        statuses = [
+            r[0]
+            for r in db.execute(
+                "SELECT status FROM task_events WHERE task_id=? ORDER BY id", (task_id,)
+            )
+        ]
+        attempts = db.execute("SELECT attempts FROM tasks WHERE task_id=?", (task_id,)).fetchone()[
+            0
+        ]
         db.close()
         assert statuses == ["submitted", "processing", "succeed"]
         assert attempts == 2
