@@ -24,16 +24,15 @@ CREATE = "/v1/videos/text2video"
 class Session:
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
-        key = server.credentials()["api_key"]
-        self.http = httpx.Client(
-            base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-        )
+        self.headers = {"Authorization": f"Bearer {server.credentials()['api_key']}"}
 
     def create(self, **body: Any) -> str:
-        return str(assert_ok(self.http.post(CREATE, json=body))["task_id"])
+        r = httpx.post(self.server.base_url + CREATE, json=body, headers=self.headers, timeout=30)
+        return str(assert_ok(r)["task_id"])
 
     def get(self, task_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = assert_ok(self.http.get(f"{CREATE}/{task_id}"))
+        url = f"{self.server.base_url}{CREATE}/{task_id}"
+        data: dict[str, Any] = assert_ok(httpx.get(url, headers=self.headers, timeout=30))
         return data
 
     def wait(self, task_id: str, timeout: float = 120) -> dict[str, Any]:
@@ -85,7 +84,9 @@ def test_tasks_across_models_render_what_was_asked(tmp_path: Path) -> None:
             )
             for i, (model, extra, *_rest) in enumerate(CASES)
         ]
-        for i, (task_id, (model, _extra, size, fps, seconds, audio)) in enumerate(zip(ids, CASES)):
+        for i, (task_id, (model, _extra, size, fps, seconds, audio)) in enumerate(
+            zip(ids, CASES, strict=True)
+        ):
             task = s.wait(task_id)
             assert task["task_status"] == "succeed", task
             assert task["task_progress"] == 100 and task["final_unit_deduction"] != "0"
@@ -147,13 +148,13 @@ def test_progress_is_reported_while_processing(tmp_path: Path) -> None:
 
 
 def _start_worker(data: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (data / f"worker-{time.monotonic_ns()}.log").open("wb")
-    return subprocess.Popen(
-        [*REELGATE, "worker", "--data-dir", str(data), "--workers", "1"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=reelgate_env(env),
-    )
+    with (data / f"worker-{time.monotonic_ns()}.log").open("wb") as log:
+        return subprocess.Popen(
+            [*REELGATE, "worker", "--data-dir", str(data), "--workers", "1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=reelgate_env(env),
+        )
 
 
 def _wait_status(s: Session, task_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
