@@ -1,6 +1,15 @@
 """Engines turn a validated request into video files. See :mod:`reelgate.engines.base`."""
 
-from .base import Cancelled, Engine, EngineError, Job, Output, Progress, TaskCancelledError, VideoFile
+from .base import (
+    Cancelled,
+    Engine,
+    EngineError,
+    Job,
+    Output,
+    Progress,
+    TaskCancelledError,
+    VideoFile,
+)
 
 __all__ = [
     "Cancelled",
