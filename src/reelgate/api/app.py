@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Protocol
 
@@ -44,8 +44,12 @@ def create_app(
     catalog: Catalog | None = None,
     storage: LocalStorage | None = None,
     background: Sequence[Background] = (),
+    health: Callable[[], Mapping[str, str]] | None = None,
 ) -> FastAPI:
-    """The API. Without ``store`` it opens (and migrates) the settings' store in its lifespan."""
+    """The API. Without ``store`` it opens (and migrates) the settings' store in its lifespan.
+
+    ``health`` reports per-model state (from the engines) for ``/healthz`` and ``/v1/models``.
+    """
     catalog = catalog or Catalog(kling_models(), known_unavailable=KLING_UNAVAILABLE)
     storage = storage or LocalStorage(
         settings.files_dir, settings.link_secret(), settings.url_ttl_s
@@ -57,7 +61,7 @@ def create_app(
             own = store or await Store.open(settings.store_url)
             if store is None:
                 stack.push_async_callback(own.close)
-            app.state.services = Services(settings, own, catalog, storage)
+            app.state.services = Services(settings, own, catalog, storage, health)
             for item in background:
                 await item.start()
                 stack.push_async_callback(item.stop)

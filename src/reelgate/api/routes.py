@@ -132,8 +132,10 @@ async def account_costs(
 )
 async def list_models(request: Request, svc: Svc, account: Account) -> JSONResponse:
     data = [spec.as_dict() for spec in svc.catalog.specs]
+    health = svc.model_health()
     for item in data:
         item["default"] = item["id"] == svc.catalog.default.id
+        item["health"] = health.get(item["id"], "ok")
     return ok(data, request_id_of(request))
 
 
@@ -167,5 +169,7 @@ async def healthz(request: Request, svc: Svc) -> JSONResponse:
         await svc.store.ping()
     except Exception as exc:
         raise e.ServiceUnavailableError(f"store unreachable: {type(exc).__name__}") from None
-    data: dict[str, Any] = {"status": "ok", "store": "ok", "models": len(svc.catalog.specs)}
+    health = svc.model_health()
+    models = {spec.id: health.get(spec.id, "ok") for spec in svc.catalog.specs}
+    data: dict[str, Any] = {"status": "ok", "store": "ok", "models": models}
     return ok(data, request_id_of(request))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,10 @@ class Services:
     store: Store
     catalog: Catalog
     storage: LocalStorage
+    health: Callable[[], Mapping[str, str]] | None = None
+
+    def model_health(self) -> Mapping[str, str]:
+        return self.health() if self.health is not None else {}
 
     def signer(self, base_url: str) -> Any:
         return lambda key: self.storage.sign(key, self.settings.public_url or base_url)

@@ -80,6 +80,7 @@ async def run_server(settings: Settings) -> None:
             catalog=engines.catalog,
             storage=storage,
             background=background,  # type: ignore[arg-type]
+            health=engines.health,
         )
         config = uvicorn.Config(
             app,

@@ -175,10 +175,11 @@ def models_list(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     rows = []
+    health = engines.health()
     for spec in engines.catalog.specs:
         item = spec.as_dict()
         item["default"] = spec.id == engines.catalog.default.id
-        item["health"] = engine_health(engines.engines[spec.engine]).get(spec.id, "ok")
+        item["health"] = health[spec.id]
         rows.append(item)
     asyncio.run(engines.aclose())
     if json_out:
@@ -197,12 +198,6 @@ def models_list(
             f" sound={','.join(caps['sound']) or 'no'}"
             f" camera_control={','.join(caps['camera_control']['modes']) or 'no'}"
         )
-
-
-def engine_health(engine: object) -> dict[str, str]:
-    """Per-model health of engines that report it (e.g. a diffusers load failure)."""
-    health = getattr(engine, "health", None)
-    return {str(k): str(v) for k, v in health().items()} if callable(health) else {}
 
 
 def write_credentials_file(path: Path, payload: dict[str, Any]) -> None:

@@ -68,6 +68,15 @@ class Engines:
             raise KeyError(model_id)
         return self.engines[spec.engine]
 
+    def health(self) -> dict[str, str]:
+        """Per served model: "ok", or the engine's own report (e.g. a diffusers load failure)."""
+        report = {spec.id: "ok" for spec in self.catalog.specs}
+        for engine in self.engines.values():
+            engine_health = getattr(engine, "health", None)
+            if callable(engine_health):
+                report.update({str(k): str(v) for k, v in engine_health().items()})
+        return report
+
     async def aclose(self) -> None:
         for engine in self.engines.values():
             await engine.aclose()
@@ -84,10 +93,12 @@ def build_engines(
         grouped.setdefault(str(entry["engine"]), []).append(entry)
     if not grouped:
         grouped["sandbox"] = []
-    engines = {name: load_factory(name)(group, data_dir) for name, group in grouped.items()}
-    specs = [spec for engine in engines.values() for spec in engine.models()]
     try:
+        engines = {name: load_factory(name)(group, data_dir) for name, group in grouped.items()}
+        specs = [spec for engine in engines.values() for spec in engine.models()]
         catalog = Catalog(specs, default=default_model, known_unavailable=KLING_UNAVAILABLE)
-    except (ValueError, Exception) as exc:
+    except CatalogError:
+        raise
+    except ValueError as exc:  # a bad entry, a name served twice, an unknown default model
         raise CatalogError(str(exc)) from exc
     return Engines(engines, catalog)

@@ -64,16 +64,24 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._warmups: list[asyncio.Task[Any]] = []
         self._models = [spec.id for spec in catalog.specs]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._claim_loop(), name="reelgate-worker")
+        for name, engine in self.engines.items():
+            warm_up = getattr(engine, "warm_up", None)
+            if callable(warm_up):  # load weights now rather than on the first task
+                self._warmups.append(asyncio.create_task(warm_up(), name=f"warm-up {name}"))
 
     async def stop(self) -> None:
         """Stop claiming; give running tasks the grace period, then cancel and release them."""
         self._stopping.set()
+        for warmup in self._warmups:
+            warmup.cancel()
+        await asyncio.gather(*self._warmups, return_exceptions=True)
         if self._loop_task is not None:
             await self._loop_task
         pending = [r.task for r in self._running.values() if r.task is not None]

@@ -1,0 +1,11 @@
+"""The ``diffusers`` engine: Wan, LTX-Video, CogVideoX and HunyuanVideo through diffusers.
+
+Importing this package needs neither torch nor diffusers; the generation process imports them.
+See :mod:`.engine` for the failure policy and :mod:`.mapping` for the request mapping.
+"""
+
+from .engine import DiffusersEngine, ModelHealth
+from .entry import ModelEntry, parse_entry
+from .reader import EntryError
+
+__all__ = ["DiffusersEngine", "EntryError", "ModelEntry", "ModelHealth", "parse_entry"]

@@ -1,0 +1,230 @@
+"""Load a pipeline for an entry and apply its memory and speed options (generation process only).
+
+torch and diffusers are imported inside the functions: this module is importable, and its
+errors are testable, without them. Every failure becomes :class:`LoadError`, whose message is
+what the tasks needing the model report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .entry import ModelEntry
+from .families import is_local_path
+from .mapping import GenerationPlan
+from .options import CACHES, CacheSpec
+
+log = logging.getLogger("reelgate.engines.diffusers")
+
+
+class LoadError(Exception):
+    """The pipeline could not be loaded or an option could not be applied."""
+
+
+@dataclass
+class LoadedModel:
+    """A warm pipeline plus what each profile switches on it before a call."""
+
+    entry: ModelEntry
+    pipe: Any
+    denoisers: list[Any]
+    schedulers: dict[str, Any]  # mode -> scheduler with that profile's flow shift
+    adapters: dict[str, str] = field(default_factory=dict)  # mode -> LoRA adapter name
+    cache_steps: int | None = None
+
+    def prepare(self, plan: GenerationPlan) -> None:
+        """Switch scheduler, LoRA and cache to ``plan``'s profile; clear per-call cache state."""
+        pipe = self.pipe
+        if plan.mode in self.schedulers:
+            pipe.scheduler = self.schedulers[plan.mode]
+        if self.adapters:
+            name = self.adapters.get(plan.mode)
+            if name is None:
+                pipe.disable_lora()
+            else:
+                lora = self.entry.profile_for(plan.mode).lora
+                pipe.enable_lora()
+                pipe.set_adapters([name], [lora.scale if lora else 1.0])
+        cache = self.entry.speed.cache
+        if cache is not None and cache.type == "mag" and self.cache_steps != plan.steps:
+            # MagCache's ratios are interpolated to the step count, so a profile with other
+            # steps needs the hook rebuilt.
+            for denoiser in self.denoisers:
+                denoiser.disable_cache()
+            _enable_cache(self, cache, plan.steps)
+        for denoiser in self.denoisers:
+            if hasattr(denoiser, "_reset_stateful_cache"):
+                denoiser._reset_stateful_cache()
+
+
+def load_model(entry: ModelEntry) -> LoadedModel:
+    try:
+        return _load(entry)
+    except LoadError:
+        raise
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise LoadError(f"{type(exc).__name__}: {text}"[:500]) from exc
+
+
+def _load(entry: ModelEntry) -> LoadedModel:
+    import diffusers
+    import torch
+
+    _check_weights(entry.weights)
+    _check_device(torch, entry.device)
+    cls = getattr(diffusers, entry.pipeline, None)
+    if cls is None:
+        raise LoadError(f"diffusers {diffusers.__version__} has no {entry.pipeline}")
+    dtypes = {"default": getattr(torch, entry.dtype)}
+    if entry.vae_dtype:
+        dtypes["vae"] = getattr(torch, entry.vae_dtype)
+    pipe = cls.from_pretrained(entry.weights, **_dtype_argument(dtypes))
+    pipe.set_progress_bar_config(disable=True)
+    denoisers = [
+        module
+        for module in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None))
+        if module is not None
+    ]
+    loaded = LoadedModel(entry, pipe, denoisers, {})
+    if entry.speed.fp8 == "storage":
+        for denoiser in denoisers:
+            denoiser.enable_layerwise_casting(
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=dtypes["default"]
+            )
+    loaded.adapters = _load_loras(pipe, entry)
+    _place(torch, pipe, entry)
+    if entry.speed.fp8 == "torchao":
+        _quantize_fp8(torch, denoisers, entry.device)
+    if entry.memory.vae_tiling:
+        pipe.vae.enable_tiling()
+    if entry.memory.attention_backend:
+        for denoiser in denoisers:
+            denoiser.set_attention_backend(entry.memory.attention_backend)
+    if entry.speed.cache is not None:
+        _enable_cache(loaded, entry.speed.cache, next(iter(entry.profiles.values())).steps)
+    if entry.speed.compile:
+        fullgraph = entry.speed.cache is None  # cache hooks branch on data: graph breaks
+        for denoiser in denoisers:
+            if entry.speed.compile == "regional":
+                denoiser.compile_repeated_blocks(fullgraph=fullgraph)
+            else:
+                denoiser.compile(fullgraph=fullgraph)
+    for mode, profile in entry.profiles.items():
+        if profile.flow_shift is not None:
+            loaded.schedulers[mode] = _with_flow_shift(pipe.scheduler, profile.flow_shift)
+    return loaded
+
+
+def _check_weights(weights: str) -> None:
+    if not is_local_path(weights):
+        return  # a hub id: diffusers downloads it (or finds it in its cache)
+    root = Path(weights).expanduser()
+    if not root.is_dir():
+        raise LoadError(f"weights directory {root} does not exist")
+    if not (root / "model_index.json").is_file():
+        raise LoadError(f"{root} is not a diffusers pipeline directory (no model_index.json)")
+
+
+def _check_device(torch: Any, device: str) -> None:
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise LoadError(f"device {device}: CUDA is not available to torch {torch.__version__}")
+        if index and int(index) >= torch.cuda.device_count():
+            raise LoadError(f"device {device}: only {torch.cuda.device_count()} GPU(s) visible")
+
+
+def _dtype_argument(dtypes: dict[str, Any]) -> dict[str, Any]:
+    """diffusers renamed ``torch_dtype`` to ``dtype`` (the old name warns)."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return {"torch_dtype": dtypes}
+    return {"dtype": dtypes}
+
+
+def _load_loras(pipe: Any, entry: ModelEntry) -> dict[str, str]:
+    adapters: dict[str, str] = {}
+    for mode, profile in entry.profiles.items():
+        lora = profile.lora
+        if lora is None:
+            continue
+        name = f"reelgate_{mode}"
+        kwargs: dict[str, Any] = {"adapter_name": name}
+        if lora.weight_name:
+            kwargs["weight_name"] = lora.weight_name
+        pipe.load_lora_weights(lora.path, **kwargs)
+        if lora.transformer_2:
+            pipe.load_lora_weights(lora.path, load_into_transformer_2=True, **kwargs)
+        adapters[mode] = name
+    return adapters
+
+
+def _place(torch: Any, pipe: Any, entry: ModelEntry) -> None:
+    device = entry.device
+    offload = entry.memory.cpu_offload
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif offload == "group":
+        pipe.enable_group_offload(
+            onload_device=torch.device(device),
+            offload_device=torch.device("cpu"),
+            offload_type="leaf_level",
+            use_stream=device.startswith("cuda"),
+        )
+    else:
+        pipe.to(device)
+
+
+def _quantize_fp8(torch: Any, denoisers: list[Any], device: str) -> None:
+    if not device.startswith("cuda") or torch.cuda.get_device_capability(device) < (8, 9):
+        raise LoadError(f"fp8 = torchao needs an NVIDIA GPU of compute capability 8.9+ ({device})")
+    try:
+        torchao: Any = importlib.import_module("torchao.quantization")
+    except ImportError as exc:
+        raise LoadError("fp8 = torchao needs the torchao package") from exc
+    for denoiser in denoisers:
+        torchao.quantize_(denoiser, torchao.Float8DynamicActivationFloat8WeightConfig())
+
+
+def _enable_cache(loaded: LoadedModel, spec: CacheSpec, steps: int) -> None:
+    import diffusers.hooks
+    import torch
+
+    cls = getattr(diffusers.hooks, CACHES[spec.type], None)
+    if cls is None:
+        raise LoadError(f"cache: this diffusers has no {CACHES[spec.type]}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    pipe = loaded.pipe
+    for denoiser in loaded.denoisers:
+        params: dict[str, Any] = dict(spec.params)
+        if "current_timestep_callback" in fields:
+            params["current_timestep_callback"] = lambda: pipe.current_timestep
+        if spec.type == "mag":
+            params["num_inference_steps"] = steps
+        if isinstance(params.get("taylor_factors_dtype"), str):
+            params["taylor_factors_dtype"] = getattr(torch, params["taylor_factors_dtype"])
+        try:
+            denoiser.enable_cache(cls(**params))
+        except (TypeError, ValueError) as exc:
+            raise LoadError(f"cache ({spec.type}): {exc}".splitlines()[0]) from exc
+    loaded.cache_steps = steps
+
+
+def _with_flow_shift(scheduler: Any, shift: float) -> Any:
+    config = scheduler.config
+    if "flow_shift" in config and config.get("use_flow_sigmas"):
+        return type(scheduler).from_config(config, flow_shift=shift)
+    if "shift" in config and not config.get("use_dynamic_shifting"):
+        return type(scheduler).from_config(config, shift=shift)
+    raise LoadError(
+        f"flow_shift {shift:g}: scheduler {type(scheduler).__name__} has no fixed flow shift"
+    )
