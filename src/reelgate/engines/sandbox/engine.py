@@ -1,0 +1,97 @@
+"""The sandbox engine: real, deterministic MP4s on CPU, with scenario controls for testing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reelgate.domain.models import ModelSpec
+from reelgate.engines.base import Cancelled, EngineError, Job, Output, Progress, VideoFile
+from reelgate.media import ClipInfo
+
+from .catalog import ENGINE_NAME, Behaviour, sandbox_models
+from .pacing import FrameTracker, Pacer
+from .plan import ClipPlan, plan_clip
+from .render import render_clip
+from .scenario import SIMULATED_CRASH, SIMULATED_FAILURE, parse_scenario
+
+
+class SandboxEngine:
+    """``SandboxEngine(entries, data_dir)``: the ``sandbox`` entry point of ``reelgate.engines``."""
+
+    name = ENGINE_NAME
+
+    def __init__(
+        self, entries: Sequence[Mapping[str, Any]] = (), data_dir: Path | None = None
+    ) -> None:
+        self._models = sandbox_models(entries)
+        self.data_dir = data_dir  # unused: everything a task writes goes to its job.workdir
+
+    def models(self) -> list[ModelSpec]:
+        return list(self._models)
+
+    async def generate(self, job: Job, progress: Progress, cancelled: Cancelled) -> Output:
+        scenario = parse_scenario(job.request.prompt)
+        behaviour = Behaviour.of(job.model)
+        plan = plan_clip(job.model, job.request, scenario.prompt)
+        pacer = Pacer(progress, cancelled, max(scenario.slow_s, behaviour.delay_s))
+        if scenario.stall:
+            await pacer.stall()
+        failure = scenario.failure
+        if failure is None and behaviour.fails(job.task_id):
+            failure = SIMULATED_FAILURE
+        if failure is not None or scenario.crash:
+            await pacer.follow(None, lambda: 1.0)  # fail after any slow-down, as Kling would
+            if scenario.crash:
+                raise RuntimeError(SIMULATED_CRASH)
+            raise EngineError(failure)
+        clip = await _render(job, plan, pacer)
+        progress(100.0)
+        return Output(
+            videos=[
+                VideoFile(
+                    path=clip.path,
+                    duration=clip.duration,
+                    watermarked_path=clip.watermarked_path,
+                    thumbnail_path=clip.thumbnail_path,
+                )
+            ],
+            extra={"seed": plan.seed},
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _render(job: Job, plan: ClipPlan, pacer: Pacer) -> ClipInfo:
+    """Render in a thread while the loop paces, reports and polls for cancellation."""
+    tracker = FrameTracker(plan.frame_count)
+    job.workdir.mkdir(parents=True, exist_ok=True)
+    work: asyncio.Future[ClipInfo] = asyncio.ensure_future(
+        asyncio.to_thread(
+            render_clip,
+            plan,
+            job.workdir,
+            watermark=job.request.watermark,
+            before_frame=tracker.before_frame,
+        )
+    )
+    try:
+        await pacer.follow(work, tracker.fraction)
+    except BaseException:  # cancelled(), the task itself cancelled, or a failing callback
+        tracker.cancel()  # the thread stops at the next frame and removes its partial files
+        await asyncio.wait({work})
+        if not work.cancelled() and work.exception() is None:
+            _remove(work.result())  # finished during a slow-down: nothing may be left behind
+        raise
+    return work.result()  # re-raises what the thread raised
+
+
+def _remove(clip: ClipInfo) -> None:
+    for path in (clip.path, clip.watermarked_path, clip.thumbnail_path):
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -1,0 +1,213 @@
+"""The scene as flat layers at increasing distance: sky, mountains, hills, near ground.
+
+Each layer is painted once per clip into a packed RGBA ``uint32`` texture covering the part of
+the layer the camera will see (the box), one texel per screen pixel at the start of the clip.
+Painting is vectorised numpy over whole rows and columns; only small features (trees, flowers,
+clouds) are drawn one by one, each into its own little window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .theme import FLOWER_COLORS, Color, Ridge, Theme
+
+OPAQUE = np.uint32(0xFF000000)
+SKY, MOUNTAINS, HILLS, GROUND = math.inf, 6.0, 2.5, 1.2  # depths; the camera starts at 0
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle of layer coordinates in pixels: ``[x0, x1) x [y0, y1)``."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def union(self, other: Box) -> Box:
+        return Box(
+            min(self.x0, other.x0),
+            min(self.y0, other.y0),
+            max(self.x1, other.x1),
+            max(self.y1, other.y1),
+        )
+
+
+@dataclass(frozen=True)
+class Layer:
+    depth: float
+    texture: NDArray[np.uint32]  # alpha is 0 or 255, so compositing is a masked copy
+    box: Box
+
+
+def paint_layer(depth: float, theme: Theme, unit: float, box: Box) -> Layer:
+    canvas = _Canvas(box, unit)
+    if depth == SKY:
+        _paint_sky(canvas, theme)
+        return Layer(depth, canvas.pack(None), box)
+    if depth == MOUNTAINS:
+        mask = _paint_mountains(canvas, theme)
+    elif depth == HILLS:
+        mask = _paint_hills(canvas, theme)
+    elif depth == GROUND:
+        mask = _paint_ground(canvas, theme)
+    else:
+        raise ValueError(f"no layer at depth {depth}")
+    return Layer(depth, canvas.pack(mask), box)
+
+
+def ridge_at(ridge: Ridge, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    y = np.full_like(x, ridge.base)
+    for amp, wavelength, phase in zip(
+        ridge.amplitudes, ridge.wavelengths, ridge.phases, strict=True
+    ):
+        y += amp * np.sin(x / wavelength + phase)
+    return y
+
+
+def _slope(ridge: Ridge, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    dy = np.zeros_like(x)
+    for amp, wavelength, phase in zip(
+        ridge.amplitudes, ridge.wavelengths, ridge.phases, strict=True
+    ):
+        dy += amp / wavelength * np.cos(x / wavelength + phase)
+    return dy
+
+
+class _Canvas:
+    """A float RGB image over a box, addressed in short-side units (x right, y down)."""
+
+    def __init__(self, box: Box, unit: float) -> None:
+        self.unit = unit
+        self.box = box
+        # texel centres
+        self.x: NDArray[np.float64] = (np.arange(box.x0, box.x1, dtype=np.float64) + 0.5) / unit
+        self.y: NDArray[np.float64] = (np.arange(box.y0, box.y1, dtype=np.float64) + 0.5) / unit
+        self.rgb = np.zeros((len(self.y), len(self.x), 3), dtype=np.float32)
+
+    def fill(self, mask: NDArray[np.bool_], color: Color) -> None:
+        self.rgb[mask] = color
+
+    def disc(
+        self,
+        cx: float,
+        cy: float,
+        radius: float,
+        color: Color,
+        mask: NDArray[np.bool_] | None = None,
+    ) -> None:
+        """A filled circle; with ``mask``, also mark it opaque there."""
+        u, b = self.unit, self.box
+        i0 = max(int((cy - radius) * u) - b.y0, 0)
+        i1 = min(int((cy + radius) * u) - b.y0 + 2, self.rgb.shape[0])
+        j0 = max(int((cx - radius) * u) - b.x0, 0)
+        j1 = min(int((cx + radius) * u) - b.x0 + 2, self.rgb.shape[1])
+        if i0 >= i1 or j0 >= j1:
+            return
+        dy = self.y[i0:i1, None] - cy
+        dx = self.x[None, j0:j1] - cx
+        inside = dx * dx + dy * dy <= radius * radius
+        self.rgb[i0:i1, j0:j1][inside] = color
+        if mask is not None:
+            mask[i0:i1, j0:j1] |= inside
+
+    def visible(self, x: float, margin: float) -> bool:
+        return bool(self.x[0] - margin <= x <= self.x[-1] + margin)
+
+    def pack(self, mask: NDArray[np.bool_] | None) -> NDArray[np.uint32]:
+        rgb = np.clip(self.rgb, 0, 255).astype(np.uint32)
+        packed: NDArray[np.uint32] = (
+            rgb[..., 0] | (rgb[..., 1] << np.uint32(8)) | (rgb[..., 2] << np.uint32(16))
+        )
+        if mask is None:
+            packed |= OPAQUE
+        else:
+            packed[mask] |= OPAQUE
+        return packed
+
+
+def _mix(a: Color, b: Color, t: NDArray[np.float32] | float) -> NDArray[np.float32]:
+    """Per-pixel blend of two colours; ``t`` of shape S gives S x 3."""
+    ta = np.asarray(t, dtype=np.float32)[..., None]
+    return np.asarray(a, np.float32) * (1 - ta) + np.asarray(b, np.float32) * ta
+
+
+def _rgb(values: NDArray[np.float32]) -> Color:
+    r, g, b = (int(v) for v in values)
+    return (r, g, b)
+
+
+def _paint_sky(c: _Canvas, theme: Theme) -> None:
+    col = theme.colors
+    t = np.clip((c.y - -0.7) / 0.85, 0, 1).astype(np.float32)
+    c.rgb[:] = _mix(col["sky_top"], col["sky_horizon"], t)[:, None, :]
+    sx, sy, sr = theme.sun
+    d2 = (c.x[None, :] - sx) ** 2 + (c.y[:, None] - sy) ** 2
+    glow = (0.55 * np.exp(-d2 / 0.09)).astype(np.float32)[..., None]
+    c.rgb += (np.asarray(col["sun"], np.float32) - c.rgb) * glow
+    c.disc(sx, sy, sr, col["sun"])
+    for x, y in theme.stars:
+        if c.visible(x, 0.01):
+            c.disc(x, y, 1.2 / c.unit, (235, 235, 250))
+    # Clouds catch the light of their sky: white by day, dim blue at night.
+    lit = _rgb(_mix(col["sky_horizon"], (250, 250, 252), 0.3 if theme.palette == "night" else 1.0))
+    shade = _rgb(_mix(col["sky_horizon"], lit, 0.45))
+    for x, y, r in theme.clouds:  # a darker puff under each light one gives the clouds body
+        if c.visible(x, r):
+            c.disc(x, y + r * 0.25, r, shade)
+    for x, y, r in theme.clouds:
+        if c.visible(x, r):
+            c.disc(x, y, r * 0.92, lit)
+
+
+def _paint_mountains(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
+    col = theme.colors
+    ridge = ridge_at(theme.mountains, c.x)
+    below = (c.y[:, None] - ridge[None, :]).astype(np.float32)
+    mask = below > 0
+    lit = 1 + 0.22 * np.tanh(_slope(theme.mountains, c.x) * 1.5)  # faces toward the sun
+    haze = 1 - 0.3 * np.clip(below / 0.5, 0, 1)
+    c.rgb[:] = (
+        np.asarray(col["mountain"], np.float32)
+        * (haze * lit[None, :].astype(np.float32))[..., None]
+    )
+    # Only the high peaks carry snow, tapering to nothing lower down (no vertical cut-offs).
+    height = np.clip((theme.mountains.base - 0.03 - ridge) / 0.06, 0, 1)
+    snow_depth = theme.snow_line * height * (1 + 0.4 * np.sin(c.x * 37))
+    snow = mask & (below < snow_depth[None, :])
+    c.fill(snow, col["snow"])
+    return mask
+
+
+def _paint_hills(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
+    col = theme.colors
+    ridge = ridge_at(theme.hills, c.x)
+    below = c.y[:, None] - ridge[None, :]
+    mask = below > 0
+    fields = (np.floor(below * 16 + 0.8 * np.sin(c.x * 5.0)[None, :]) % 2).astype(np.float32)
+    c.rgb[:] = _mix(col["hill"], col["hill_alt"], fields)
+    for x, depth, r in theme.trees:
+        if c.visible(x, r):
+            y = float(ridge_at(theme.hills, np.array([x]))[0]) + depth
+            c.disc(x, y - r, r, col["tree"], mask)
+            c.disc(x - r * 0.3, y - r * 1.3, r * 0.45, col["hill_alt"])  # a lit crown
+    return mask
+
+
+def _paint_ground(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
+    col = theme.colors
+    ridge = ridge_at(theme.ground, c.x)
+    below = c.y[:, None] - ridge[None, :]
+    mask = below > 0
+    grass = (np.sin(c.x[None, :] * 90 + 3 * np.sin(c.y[:, None] * 14)) > 0.2).astype(np.float32)
+    c.rgb[:] = _mix(col["ground"], col["ground_alt"], grass)
+    for x, depth, color in theme.flowers:
+        if c.visible(x, 0.01):
+            y = float(ridge_at(theme.ground, np.array([x]))[0]) + depth
+            c.disc(x, y, 0.0045 + 0.002 * (depth > 0.3), FLOWER_COLORS[color])
+    return mask

@@ -1,0 +1,236 @@
+"""Frames (and optionally audio) to an H.264 MP4, a watermarked copy and a thumbnail, in one pass.
+
+One pass matters: ``frames`` may be a generator that renders 1080p frames on demand, and no more
+than one frame is held at a time, so memory stays flat whatever the clip's length. Outputs are
+written under ``<name>.part`` and renamed only once every output is complete, so a reader never
+sees half a file and a failure (or an exception raised by the frame generator, such as a
+cancellation) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+from numpy.typing import NDArray
+from PIL import Image
+
+from .audio import AudioFeed, as_planar, layout_for
+from .errors import MediaError
+from .thumbnail import make_thumbnail, save_jpeg
+from .watermark import Watermark
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    # ultrafast: the sandbox's flat procedural frames compress well anyway, and encode time is
+    # paid twice per clip (clean + watermarked); see bench/README.md for the measurements.
+    preset: str = "ultrafast"
+    crf: int = 23
+    # x264's output depends on its thread count; a fixed count keeps bytes reproducible across
+    # machines with different core counts.
+    threads: int = 1
+    audio_bit_rate: int = 128_000
+    thumbnail_max_side: int = 640
+    thumbnail_quality: int = 85
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    path: Path
+    width: int
+    height: int
+    fps: int
+    frame_count: int
+    duration: float  # frame_count / fps; the audio track, when present, has exactly this length
+    has_audio: bool
+    watermarked_path: Path | None = None
+    thumbnail_path: Path | None = None
+
+
+def encode_clip(
+    frames: Iterable[NDArray[np.uint8]],
+    *,
+    fps: int,
+    width: int,
+    height: int,
+    out_path: Path,
+    audio: NDArray[np.floating] | None = None,
+    sample_rate: int = 48000,
+    watermarked_path: Path | None = None,
+    thumbnail_path: Path | None = None,
+    watermark_text: str = "reelgate",
+    settings: EncodeSettings | None = None,
+) -> ClipInfo:
+    """Encode ``frames`` (HxWx3 RGB or HxWx4 RGBA/RGBX uint8; alpha is ignored) to ``out_path``.
+
+    ``audio`` is float mono ``(samples,)`` or ``(samples, channels)`` in [-1, 1]; it is cut or
+    padded with silence to the clip's length. With ``watermarked_path`` a copy with a visible
+    watermark is written too; with ``thumbnail_path`` a JPEG of the first frame.
+    Raises ``ValueError`` for bad arguments or frames, :class:`MediaError` when PyAV fails.
+    """
+    settings = settings or EncodeSettings()
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise ValueError(f"width and height must be positive and even (yuv420p): {width}x{height}")
+    planar = None if audio is None else as_planar(audio, sample_rate)
+    targets = [out_path] if watermarked_path is None else [out_path, watermarked_path]
+    writers: list[_Mp4Writer] = []
+    try:
+        for path in targets:
+            writers.append(_Mp4Writer(path, fps, width, height, settings, planar, sample_rate))
+        watermark = Watermark(width, height, watermark_text) if watermarked_path else None
+        thumbnail: Image.Image | None = None
+        count = 0
+        for array in frames:
+            frame = _checked(array, width, height, count)
+            if thumbnail_path is not None and thumbnail is None:
+                thumbnail = make_thumbnail(frame, settings.thumbnail_max_side)
+            writers[0].add_frame(frame, count)
+            if watermark is not None:
+                writers[1].add_frame(watermark.apply(frame), count)
+            count += 1
+        if count == 0:
+            raise ValueError("frames is empty: a clip needs at least one frame")
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            writer.publish()
+        if thumbnail is not None and thumbnail_path is not None:
+            save_jpeg(thumbnail, thumbnail_path, settings.thumbnail_quality)
+    except av.FFmpegError as exc:
+        _abort(writers)
+        raise MediaError(f"cannot encode {out_path}: {exc}") from exc
+    except BaseException:
+        _abort(writers)
+        raise
+    return ClipInfo(
+        path=out_path,
+        width=width,
+        height=height,
+        fps=fps,
+        frame_count=count,
+        duration=count / fps,
+        has_audio=planar is not None,
+        watermarked_path=watermarked_path,
+        thumbnail_path=thumbnail_path,
+    )
+
+
+def _checked(array: NDArray[np.uint8], width: int, height: int, index: int) -> NDArray[np.uint8]:
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(
+            f"frame {index}: expected an HxWx3 or HxWx4 uint8 array,"
+            f" got {array.dtype} {array.shape}"
+        )
+    if array.shape[:2] != (height, width):
+        raise ValueError(
+            f"frame {index}: expected {width}x{height}, got {array.shape[1]}x{array.shape[0]}"
+        )
+    return np.ascontiguousarray(array)
+
+
+def _abort(writers: list[_Mp4Writer]) -> None:
+    for writer in writers:
+        writer.abort()
+
+
+class _Mp4Writer:
+    """One MP4 being written to ``<path>.part``: an H.264 stream and, with audio, an AAC stream."""
+
+    def __init__(
+        self,
+        path: Path,
+        fps: int,
+        width: int,
+        height: int,
+        settings: EncodeSettings,
+        planar: NDArray[np.float32] | None,
+        sample_rate: int,
+    ) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".part")
+        self._open = True
+        self._container = av.open(
+            str(self.partial), mode="w", format="mp4", container_options={"movflags": "+faststart"}
+        )
+        try:
+            self._add_streams(fps, width, height, settings, planar, sample_rate)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add_streams(
+        self,
+        fps: int,
+        width: int,
+        height: int,
+        settings: EncodeSettings,
+        planar: NDArray[np.float32] | None,
+        sample_rate: int,
+    ) -> None:
+        video = self._container.add_stream(
+            "libx264", rate=fps, options={"preset": settings.preset, "crf": str(settings.crf)}
+        )
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.thread_count = settings.threads
+        # Tag the colours we convert to (BT.709, limited range) so players do not guess BT.601.
+        context = video.codec_context
+        context.colorspace = Colorspace.ITU709
+        context.color_primaries = ColorPrimaries.BT709
+        context.color_trc = ColorTrc.BT709
+        context.color_range = ColorRange.MPEG
+        self._video = video
+        self._audio: av.AudioStream | None = None
+        self._feed: AudioFeed | None = None
+        if planar is not None:
+            self._audio = self._container.add_stream(
+                "aac", rate=sample_rate, layout=layout_for(planar)
+            )
+            self._audio.bit_rate = settings.audio_bit_rate
+            self._feed = AudioFeed(planar, sample_rate, fps)
+
+    def add_frame(self, array: NDArray[np.uint8], index: int) -> None:
+        source = av.VideoFrame.from_numpy_buffer(
+            array, format="rgb24" if array.shape[2] == 3 else "rgba"
+        )
+        frame = source.reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+        )
+        frame.pts = index
+        self._container.mux(self._video.encode(frame))
+        # Audio goes in step with the video so the muxer can interleave without buffering.
+        self._add_audio_until(index + 1)
+
+    def _add_audio_until(self, video_frames: int) -> None:
+        if self._audio is None or self._feed is None:
+            return
+        chunk = self._feed.frame_until(video_frames)
+        if chunk is not None:
+            self._container.mux(self._audio.encode(chunk))
+
+    def close(self) -> None:
+        """Flush the encoders and write the trailer (the faststart pass moves the index up)."""
+        self._container.mux(self._video.encode(None))
+        if self._audio is not None:
+            self._container.mux(self._audio.encode(None))
+        self._open = False
+        self._container.close()
+
+    def publish(self) -> None:
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        if self._open:
+            self._open = False
+            # The file is deleted next, so a trailer that fails to write does not matter.
+            with contextlib.suppress(av.FFmpegError):
+                self._container.close()
+        self.partial.unlink(missing_ok=True)
