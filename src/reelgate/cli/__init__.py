@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import server
+from . import client_commands, server
 
 app = typer.Typer(
     name="reelgate",
@@ -18,16 +18,7 @@ app.add_typer(server.keys_app, name="keys")
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.models_app, name="models")
 
-
-def _register_optional() -> None:
-    try:
-        from . import client_commands
-    except ImportError:  # the SDK commands are not part of this build
-        return
-    client_commands.register(app)
-
-
-_register_optional()
+client_commands.register(app)
 
 
 def main() -> None:
