@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import av
 import httpx
 import pytest
 
-from reelgate.api import create_app
+from reelgate.cli.runtime import build_app
 from reelgate.client import (
     AsyncClient,
     AsyncTask,
@@ -25,11 +26,7 @@ from reelgate.client import (
     Task,
     TaskFailedError,
 )
-from reelgate.engines.registry import build_engines
 from reelgate.settings import Settings
-from reelgate.storage import LocalStorage
-from reelgate.store import Store
-from reelgate.worker import Worker
 
 from .client_support import Keys, keys_for
 
@@ -66,14 +63,8 @@ class LoopBridgeTransport(httpx.BaseTransport):
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     settings = Settings(data_dir=tmp_path / "data")
-    engines = build_engines(None, settings.data_dir)
-    store = await Store.open(settings.store_url)
-    storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
-    worker = Worker(store, engines.engines, engines.catalog, storage, settings)
-    app = create_app(
-        settings, store=store, catalog=engines.catalog, storage=storage, background=[worker]
-    )
-    try:
+    async with AsyncExitStack() as stack:
+        app, store = await build_app(settings, stack, bootstrap=False)
         async with app.router.lifespan_context(app):
             creds = await store.create_account("sdk-tests")
             keys = {
@@ -83,9 +74,6 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             }
             credentials = {auth: keys_for(keys, auth) for auth in ("api", "jwt")}
             yield Served(app, credentials, asyncio.get_running_loop())
-    finally:
-        await store.close()
-        await engines.aclose()
 
 
 def _decoded_size(path: Path) -> tuple[int, int, int]:

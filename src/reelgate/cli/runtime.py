@@ -9,7 +9,10 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 
+from fastapi import FastAPI
+
 from reelgate.api import create_app
+from reelgate.api.app import Background
 from reelgate.callbacks import CallbackDispatcher
 from reelgate.engines.registry import Engines, build_engines, read_catalog_file
 from reelgate.settings import Settings
@@ -59,29 +62,43 @@ async def bootstrap_first_account(store: Store, settings: Settings) -> None:
     )
 
 
+async def build_app(
+    settings: Settings, stack: AsyncExitStack, *, bootstrap: bool = True
+) -> tuple[FastAPI, Store]:
+    """Everything `reelgate serve` runs: engines, store, storage, worker, dispatcher, API.
+
+    Resources are closed by ``stack``; the background services run in the app's lifespan.
+    """
+    engines = load_engines(settings)
+    stack.push_async_callback(engines.aclose)
+    store = await Store.open(settings.store_url)
+    stack.push_async_callback(store.close)
+    if bootstrap:
+        await bootstrap_first_account(store, settings)
+    storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
+    background: list[Background] = [
+        RetentionSweeper(storage, settings),
+        CallbackDispatcher(store, settings),
+    ]
+    if settings.run_worker:
+        background.append(Worker(store, engines.engines, engines.catalog, storage, settings))
+    app = create_app(
+        settings,
+        store=store,
+        catalog=engines.catalog,
+        storage=storage,
+        background=background,
+        health=engines.health,
+    )
+    return app, store
+
+
 async def run_server(settings: Settings) -> None:
     import uvicorn
 
     configure_logging()
-    engines = load_engines(settings)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(engines.aclose)
-        store = await Store.open(settings.store_url)
-        stack.push_async_callback(store.close)
-        await bootstrap_first_account(store, settings)
-        storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
-        background: list[object] = [RetentionSweeper(storage, settings)]
-        background.append(CallbackDispatcher(store, settings))
-        if settings.run_worker:
-            background.append(Worker(store, engines.engines, engines.catalog, storage, settings))
-        app = create_app(
-            settings,
-            store=store,
-            catalog=engines.catalog,
-            storage=storage,
-            background=background,  # type: ignore[arg-type]
-            health=engines.health,
-        )
+        app, _ = await build_app(settings, stack)
         config = uvicorn.Config(
             app,
             host=settings.host,
