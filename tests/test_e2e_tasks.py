@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -172,7 +171,7 @@ def test_sigkilled_worker_loses_lease_and_task_finishes_once(tmp_path: Path) -> 
     env = {"REELGATE_LEASE_SECONDS": "2"}
     with running_server(data, "--no-worker", env=env) as server:
         s = Session(server)
-        task_id = s.create(prompt="a storm at sea [[sandbox:slow=5]]", callback_url=None)
+        task_id = s.create(prompt="a storm at sea [[sandbox:slow=5]]")
         first = _start_worker(data, env)
         try:
             _wait_status(s, task_id, "processing")
@@ -238,4 +237,3 @@ def test_retention_sweep_leaves_no_broken_links(tmp_path: Path) -> None:
             time.sleep(0.2)
         swept = s.get(task["task_id"])
         assert swept["task_status"] == "succeed" and swept["task_result"] == {}
-        _ = json.dumps(swept)

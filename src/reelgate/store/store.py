@@ -343,12 +343,17 @@ class Store:
         values: dict[str, Any] = {"result": result, "progress": 100}
         if units is not None:
             values["units"] = units
-        return await self._end(task_id, worker_id, TaskStatus.SUCCEED, values, sign)
+        return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values, sign)
 
     async def fail_task(self, task_id: str, worker_id: str | None, message: str) -> bool:
-        """End a task as ``failed`` (free). ``worker_id`` None fails it whoever holds it."""
+        """End a task as ``failed`` (free). ``worker_id`` None: whoever holds it, or nobody yet."""
+        where = (
+            self._held(task_id, worker_id)
+            if worker_id is not None
+            else [tasks.c.task_id == task_id, tasks.c.status.in_(UNFINISHED)]
+        )
         values = {"status_msg": message[:2000]}
-        return await self._end(task_id, worker_id, TaskStatus.FAILED, values, no_urls)
+        return await self._end(where, TaskStatus.FAILED, values, no_urls)
 
     async def release_task(self, task_id: str, worker_id: str) -> bool:
         """Give a held task back (worker shutting down): claimable again at once."""
@@ -375,9 +380,8 @@ class Store:
         failed = []
         for task_id in ids:
             message = f"worker lost the task {max_attempts} times; giving up"
-            if await self._end(
-                task_id, None, TaskStatus.FAILED, {"status_msg": message}, no_urls, expired=now
-            ):
+            still_lost = [*self._held(task_id, None), tasks.c.lease_expires_at < now]
+            if await self._end(still_lost, TaskStatus.FAILED, {"status_msg": message}, no_urls):
                 failed.append(task_id)
         return failed
 
@@ -388,25 +392,14 @@ class Store:
         return conds
 
     async def _end(
-        self,
-        task_id: str,
-        worker_id: str | None,
-        status: TaskStatus,
-        values: dict[str, Any],
-        sign: Signer,
-        expired: int | None = None,
+        self, where: list[Any], status: TaskStatus, values: dict[str, Any], sign: Signer
     ) -> bool:
+        """Compare-and-set the task matching ``where`` to a final status, with its event."""
         async with self._writer() as conn:
-            conds = self._held(task_id, worker_id)
-            if worker_id is None and status is TaskStatus.FAILED and expired is None:
-                # an operator/engine-less failure may also end a task still waiting
-                conds[1] = tasks.c.status.in_(UNFINISHED)
-            if expired is not None:
-                conds.append(tasks.c.lease_expires_at < expired)
             row = (
                 await conn.execute(
                     update(tasks)
-                    .where(*conds)
+                    .where(*where)
                     .values(
                         status=status.value,
                         lease_owner=None,
