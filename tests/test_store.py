@@ -202,3 +202,31 @@ async def test_leased_events_go_to_one_dispatcher_until_recorded(store: Store) -
     await store.mark_event(again[0].id, "delivered")
     (event,) = await store.events_for(task.task_id)
     assert event.delivery == "delivered" and event.attempts == 1
+
+
+async def test_creating_a_task_wakes_waiting_workers(store: Store) -> None:
+    acct = await store.create_account("a")
+    assert not await store.wait_for_tasks(0.05)  # nothing happened: times out
+    waiting = asyncio.create_task(store.wait_for_tasks(10))
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    await store.create_task(new_task(acct.account_id))
+    assert await waiting
+    assert asyncio.get_running_loop().time() - started < 2
+
+
+@pytest.mark.postgres
+async def test_postgres_notify_wakes_workers_in_other_processes(postgres_url: str) -> None:
+    api, worker = await Store.open(postgres_url), await Store.open(postgres_url, migrate=False)
+    try:
+        acct = await api.create_account("a")
+        assert not await worker.wait_for_tasks(0.2)  # opens the LISTEN connection
+        waiting = asyncio.create_task(worker.wait_for_tasks(10))
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        await api.create_task(new_task(acct.account_id))
+        assert await waiting  # woken by NOTIFY, not by the timeout
+        assert asyncio.get_running_loop().time() - started < 2
+    finally:
+        await worker.close()
+        await api.close()

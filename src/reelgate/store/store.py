@@ -30,6 +30,7 @@ from .accounts import Account, Credentials
 from .db import create_engine, is_sqlite
 from .migrate import upgrade
 from .tables import access_keys, accounts, api_keys, task_events, tasks
+from .wakeup import TaskWakeup
 
 UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 
@@ -63,6 +64,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = now_ms) -> None:
         self.engine = engine
         self.clock = clock
+        self._wakeup = TaskWakeup(engine.url)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -72,10 +74,8 @@ class Store:
         return cls(engine)
 
     async def close(self) -> None:
+        await self._wakeup.close()
         await self.engine.dispose()
-
-    def _read(self) -> Any:
-        return self.engine.connect()
 
     def _reader(self) -> Any:
         return self.engine.execution_options(readonly=True).begin()
@@ -165,10 +165,13 @@ class Store:
         """
         for _ in range(5):
             try:
-                return await self._create_task_once(new, default_concurrency)
+                record = await self._create_task_once(new, default_concurrency)
             except IntegrityError:
                 # Only the task_id can collide here (external ids were checked under the lock).
                 reseed_task_ids()
+                continue
+            self._wakeup.notify_here()
+            return record
         raise RuntimeError("could not allocate a unique task id")
 
     async def _create_task_once(self, new: NewTask, default_concurrency: int) -> TaskRecord:
@@ -239,6 +242,7 @@ class Store:
                 )
             )
             await self._add_event(conn, record, no_urls)
+            await self._wakeup.notify_in(conn)
             return record
 
     async def get_task(self, account_id: int, task_or_external_id: str) -> TaskRecord | None:
@@ -274,6 +278,10 @@ class Store:
             return [_row_to_task(row) for row in rows]
 
     # -- the queue --------------------------------------------------------------------------
+
+    async def wait_for_tasks(self, seconds: float) -> bool:
+        """Return early when a task may have become claimable; True when woken, not timed out."""
+        return await self._wakeup.wait(seconds)
 
     async def claim_task(
         self, worker_id: str, lease_s: float, models: Collection[str] | None = None
@@ -363,7 +371,11 @@ class Store:
                 .where(*self._held(task_id, worker_id))
                 .values(lease_owner=None, lease_expires_at=0)
             )
-            return result.rowcount == 1  # type: ignore[no-any-return]
+            if result.rowcount != 1:
+                return False
+            await self._wakeup.notify_in(conn)
+        self._wakeup.notify_here()
+        return True
 
     async def fail_exhausted(self, max_attempts: int) -> list[str]:
         """Fail tasks whose lease expired after ``max_attempts`` claims; return their ids."""

@@ -132,8 +132,21 @@ class Worker:
             except Exception:  # the store may be briefly unreachable; keep the worker alive
                 log.exception("claim loop error")
                 idle = 2.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=idle)
+            await self._idle(idle)
+
+    async def _idle(self, seconds: float) -> None:
+        """Sleep until a new task is signalled, the worker stops, or ``seconds`` pass."""
+        if len(self._running) >= self.slots:
+            # Busy: a finishing task frees a slot, so poll at the short interval.
+            seconds = self.poll_interval_s
+        waits = [
+            asyncio.create_task(self._stopping.wait()),
+            asyncio.create_task(self.store.wait_for_tasks(seconds)),
+        ]
+        _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     # -- running one task ---------------------------------------------------------------------
 
