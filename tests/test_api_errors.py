@@ -84,6 +84,9 @@ async def test_1200_malformed_body(api: Api) -> None:
     for content in (b"{not json", b"", b"[1, 2]", b'"prompt"', b"\xff\xfe"):
         r = await api.client.post(CREATE, content=content, headers=api.key_headers)
         assert_error(r, 400, 1200)
+    huge = b'{"prompt": "' + b"x" * 300_000 + b'"}'
+    r = await api.client.post(CREATE, content=huge, headers=api.key_headers)
+    assert_error(r, 400, 1200, "larger than")
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,17 @@ Account = Annotated[int, Depends(current_account)]
 router = APIRouter()
 
 
+MAX_BODY_BYTES = 256 * 1024  # a maximal valid request is ~20 KB
+
+
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise e.InvalidRequestError(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw.strip():
         raise e.InvalidRequestError("request body is empty; expected a JSON object")
     try:
