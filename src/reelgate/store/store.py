@@ -23,13 +23,14 @@ from reelgate.domain.errors import (
 )
 from reelgate.domain.ids import new_task_id, now_ms, reseed_task_ids
 from reelgate.domain.models import format_units
-from reelgate.domain.tasks import Signer, TaskRecord, TaskStatus, callback_body, no_urls
+from reelgate.domain.tasks import Signer, TaskRecord, TaskStatus, no_urls
 
 from . import accounts as acct
 from .accounts import Account, Credentials
 from .db import create_engine, is_sqlite
 from .migrate import upgrade
-from .tables import access_keys, accounts, api_keys, task_events, tasks
+from .outbox import Outbox, TaskEvent, add_event
+from .tables import access_keys, accounts, api_keys, tasks
 from .wakeup import TaskWakeup
 
 UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
@@ -46,24 +47,9 @@ class NewTask:
     watermark: bool = False
 
 
-@dataclass(frozen=True)
-class TaskEvent:
-    id: int
-    task_id: str
-    status: str
-    payload: dict[str, Any]
-    callback_url: str
-    attempts: int
-    created_at: int
-    delivery: str = "pending"  # pending, delivered, dead, or none (no callback_url)
-    last_error: str | None = None
-    next_attempt_at: int = 0
-
-
-class Store:
+class Store(Outbox):
     def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = now_ms) -> None:
-        self.engine = engine
-        self.clock = clock
+        super().__init__(engine, clock)
         self._wakeup = TaskWakeup(engine.url)
 
     @classmethod
@@ -76,12 +62,6 @@ class Store:
     async def close(self) -> None:
         await self._wakeup.close()
         await self.engine.dispose()
-
-    def _reader(self) -> Any:
-        return self.engine.execution_options(readonly=True).begin()
-
-    def _writer(self) -> Any:
-        return self.engine.begin()
 
     async def ping(self) -> None:
         async with self._reader() as conn:
@@ -241,7 +221,7 @@ class Store:
                     attempts=0,
                 )
             )
-            await self._add_event(conn, record, no_urls)
+            await add_event(conn, record, no_urls)
             await self._wakeup.notify_in(conn)
             return record
 
@@ -323,7 +303,7 @@ class Store:
                 return None
             record = _row_to_task(row)
             if found.status == TaskStatus.SUBMITTED.value:
-                await self._add_event(conn, record, no_urls)
+                await add_event(conn, record, no_urls)
             return record
 
     async def heartbeat(
@@ -424,94 +404,8 @@ class Store:
             ).first()
             if row is None:
                 return False
-            await self._add_event(conn, _row_to_task(row), sign)
+            await add_event(conn, _row_to_task(row), sign)
             return True
-
-    # -- the outbox -------------------------------------------------------------------------
-
-    async def due_events(self, limit: int = 50, lease_s: float | None = None) -> list[TaskEvent]:
-        """Pending callback events that are due, at most one per task: the oldest.
-
-        Delivering only each task's oldest pending event keeps callbacks in order per task.
-        With ``lease_s`` the events are also leased: their next attempt moves ``lease_s`` ahead,
-        so another dispatcher on the same store does not send them meanwhile; recording the
-        attempt with :meth:`mark_event` replaces the lease.
-        """
-        now = self.clock()
-        query = (
-            select(task_events)
-            .where(
-                task_events.c.id.in_(_oldest_pending_per_task()),
-                task_events.c.next_attempt_at <= now,
-            )
-            .order_by(task_events.c.id)
-            .limit(limit)
-        )
-        if lease_s is None:
-            async with self._reader() as conn:
-                return [_row_to_event(r) for r in await conn.execute(query)]
-        if not is_sqlite(self.engine):
-            query = query.with_for_update(skip_locked=True)
-        async with self._writer() as conn:
-            events = [_row_to_event(r) for r in await conn.execute(query)]
-            if events:
-                await conn.execute(
-                    update(task_events)
-                    .where(task_events.c.id.in_([e.id for e in events]))
-                    .values(next_attempt_at=now + int(lease_s * 1000))
-                )
-            return events
-
-    async def release_event(self, event_id: int) -> None:
-        """Drop the lease of an event whose attempt was cut short: due again now, uncounted."""
-        async with self._writer() as conn:
-            await conn.execute(
-                update(task_events)
-                .where(task_events.c.id == event_id, task_events.c.delivery == "pending")
-                .values(next_attempt_at=self.clock())
-            )
-
-    async def next_event_due_at(self) -> int | None:
-        """When the next deliverable event (the oldest pending of its task) falls due."""
-        async with self._reader() as conn:
-            value = (
-                await conn.execute(
-                    select(func.min(task_events.c.next_attempt_at)).where(
-                        task_events.c.id.in_(_oldest_pending_per_task())
-                    )
-                )
-            ).scalar()
-            return int(value) if value is not None else None
-
-    async def mark_event(
-        self,
-        event_id: int,
-        delivery: str,
-        *,
-        next_attempt_at: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record one delivery attempt: ``delivered``, ``dead``, or ``pending`` with a retry."""
-        values: dict[str, Any] = {
-            "delivery": delivery,
-            "attempts": task_events.c.attempts + 1,
-            "last_error": error,
-        }
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
-        async with self._writer() as conn:
-            await conn.execute(
-                update(task_events).where(task_events.c.id == event_id).values(**values)
-            )
-
-    async def events_for(self, task_id: str) -> list[TaskEvent]:
-        async with self._reader() as conn:
-            rows = await conn.execute(
-                select(task_events)
-                .where(task_events.c.task_id == task_id)
-                .order_by(task_events.c.id)
-            )
-            return [_row_to_event(r) for r in rows]
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -535,20 +429,6 @@ class Store:
         )
         return sum((Decimal(u) for (u,) in rows), Decimal(0))
 
-    async def _add_event(self, conn: AsyncConnection, record: TaskRecord, sign: Signer) -> None:
-        await conn.execute(
-            insert(task_events).values(
-                task_id=record.task_id,
-                status=record.status.value,
-                payload=callback_body(record, sign),
-                callback_url=record.callback_url,
-                created_at=record.updated_at,
-                delivery="pending" if record.callback_url else "none",
-                attempts=0,
-                next_attempt_at=record.updated_at,
-            )
-        )
-
 
 def _row_to_task(row: Row[Any]) -> TaskRecord:
     m = row._mapping
@@ -570,31 +450,6 @@ def _row_to_task(row: Row[Any]) -> TaskRecord:
         attempts=int(m["attempts"]),
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
-    )
-
-
-def _oldest_pending_per_task() -> Any:
-    return (
-        select(func.min(task_events.c.id))
-        .where(task_events.c.delivery == "pending")
-        .group_by(task_events.c.task_id)
-        .scalar_subquery()
-    )
-
-
-def _row_to_event(row: Row[Any]) -> TaskEvent:
-    m = row._mapping
-    return TaskEvent(
-        id=int(m["id"]),
-        task_id=m["task_id"],
-        status=m["status"],
-        payload=dict(m["payload"]),
-        callback_url=m["callback_url"] or "",
-        attempts=int(m["attempts"]),
-        created_at=int(m["created_at"]),
-        delivery=m["delivery"],
-        last_error=m["last_error"],
-        next_attempt_at=int(m["next_attempt_at"]),
     )
 
 
