@@ -11,7 +11,7 @@ from reelgate.domain.errors import InvalidParameterError, NotFoundError
 from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video
-from reelgate.domain.tasks import TaskRecord, task_data
+from reelgate.domain.tasks import Signer, TaskRecord, task_data
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
@@ -28,7 +28,7 @@ class Services:
     def model_health(self) -> Mapping[str, str]:
         return self.health() if self.health is not None else {}
 
-    def signer(self, base_url: str) -> Any:
+    def signer(self, base_url: str) -> Signer:
         return lambda key: self.storage.sign(key, self.settings.public_url or base_url)
 
     async def create_text2video(self, account_id: int, payload: Any) -> TaskRecord:

@@ -26,13 +26,6 @@ class CatalogError(ValueError):
     """The catalogue file is unreadable or names something that does not exist."""
 
 
-def engine_factories() -> dict[str, EngineFactory]:
-    found: dict[str, EngineFactory] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = cast(EngineFactory, ep)  # loaded lazily, see load_factory
-    return found
-
-
 def load_factory(name: str) -> EngineFactory:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:

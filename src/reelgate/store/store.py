@@ -121,11 +121,6 @@ class Store(Outbox):
             ).scalar()
             return int(value) if value is not None else None
 
-    async def units_committed(self, account_id: int) -> Decimal:
-        """Units charged (succeeded tasks) plus units reserved by unfinished ones."""
-        async with self._reader() as conn:
-            return await self._units_committed(conn, account_id)
-
     async def units_charged(self, account_id: int) -> Decimal:
         async with self._reader() as conn:
             rows = await conn.execute(

@@ -104,10 +104,6 @@ class Worker:
     def request_stop(self) -> None:
         self._stopping.set()
 
-    @property
-    def busy(self) -> int:
-        return len(self._running)
-
     # -- claiming -----------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
