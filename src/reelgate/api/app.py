@@ -16,6 +16,7 @@ from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import Store
 
+from .docs_ui import docs_router
 from .middleware import RequestIdMiddleware, install_error_handlers
 from .routes import files_router, health_router, router
 from .service import Services
@@ -72,8 +73,9 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the package by docs_router: no CDN
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
@@ -81,6 +83,7 @@ def create_app(
     app.include_router(router, prefix="/kling", include_in_schema=False)
     app.include_router(files_router)
     app.include_router(health_router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -99,5 +102,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         create = schema["paths"]["/v1/videos/text2video"]["post"]
         content = create["requestBody"]["content"]["application/json"]
         content["schema"] = {"$ref": "#/components/schemas/Text2VideoRequest"}
+        _drop_validation_responses(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _drop_validation_responses(schema: dict[str, Any]) -> None:
+    """FastAPI documents a 422 for every route with parameters; reelgate never sends one
+    (a bad parameter is 400/1201, documented per route)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)

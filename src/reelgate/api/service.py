@@ -11,7 +11,7 @@ from reelgate.domain.errors import InvalidParameterError, NotFoundError
 from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video
-from reelgate.domain.tasks import Signer, TaskRecord, task_data
+from reelgate.domain.tasks import Signer, TaskData, TaskRecord, task_data
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
@@ -32,9 +32,9 @@ class Services:
         return lambda key: self.storage.sign(key, self.settings.public_url or base_url)
 
     async def create_text2video(self, account_id: int, payload: Any) -> TaskRecord:
-        req = parse_text2video(payload)
-        spec = self.catalog.resolve(req.model_name)
-        spec.check(req)
+        asked = parse_text2video(payload)
+        spec = self.catalog.resolve(asked.model_name)
+        req = spec.accept(asked)  # what the model cannot honour is refused, the rest ignored
         if req.callback_url:
             await check_callback_url(req.callback_url, self.settings.callback_allow_private)
         params = req.model_dump(mode="json", exclude_none=True)
@@ -52,7 +52,7 @@ class Services:
             default_concurrency=self.settings.max_concurrent_tasks,
         )
 
-    async def task_view(self, account_id: int, ident: str, base_url: str) -> dict[str, Any]:
+    async def task_view(self, account_id: int, ident: str, base_url: str) -> TaskData:
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")
@@ -60,7 +60,7 @@ class Services:
 
     async def list_view(
         self, account_id: int, page: int, page_size: int, base_url: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[TaskData]:
         sign = self.signer(base_url)
         tasks = await self.store.list_tasks(account_id, page, page_size)
         return [task_data(t, sign) for t in tasks]
