@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from reelgate.domain.kling import KLING_UNAVAILABLE, kling_models
 from reelgate.domain.models import Catalog
 from reelgate.domain.requests import Text2VideoRequest
+from reelgate.domain.tasks import CallbackBody
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import Store
@@ -84,14 +85,37 @@ def create_app(
     app.include_router(files_router)
     app.include_router(health_router)
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    _declare_callback(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _declare_callback(app: FastAPI) -> None:
+    """Publish the callback (contract §7) as an OpenAPI webhook: reelgate sends it, so this
+    operation is never served; it documents what a receiver gets."""
+
+    @app.webhooks.post(
+        "task-status",
+        summary="POSTed to callback_url on every status change",
+        description="The flat task body (not enveloped), once per status change: submitted,"
+        " processing, then succeed or failed. Delivery is at least once: accept repeats."
+        " With a webhook secret configured, Standard Webhooks headers sign it"
+        " (`webhook-id`, `webhook-timestamp`, `webhook-signature`).",
+        response_description="any 2xx acknowledges the delivery; anything else is retried",
+        tags=["callbacks"],
+    )
+    def task_status(body: CallbackBody) -> None:
+        """Declaration only."""
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            webhooks=app.webhooks.routes,
         )
         # The create body is parsed by hand (any content type, 1200 on bad JSON); publish its
         # model and the models it nests as components.
@@ -110,7 +134,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def _drop_validation_responses(schema: dict[str, Any]) -> None:
     """FastAPI documents a 422 for every route with parameters; reelgate never sends one
     (a bad parameter is 400/1201, documented per route)."""
-    for operations in schema.get("paths", {}).values():
+    for operations in [*schema.get("paths", {}).values(), *schema.get("webhooks", {}).values()]:
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
     components = schema.get("components", {}).get("schemas", {})

@@ -41,7 +41,8 @@ def docs_router(title: str, openapi_url: str) -> APIRouter:
             swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
             swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
             oauth2_redirect_url=None,
-            swagger_ui_parameters={"persistAuthorization": True},
+            # no validator badge: it is an image from validator.swagger.io
+            swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
         )
 
     @router.get(ASSETS_PATH + "/{name}")
