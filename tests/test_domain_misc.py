@@ -126,6 +126,9 @@ def test_final_unit_deduction_is_canonical_whatever_was_stored(stored: str, show
     assert callback_body(rec, no_urls)["final_unit_deduction"] == shown
     failed = _record(TaskStatus.FAILED, {}, units=stored)
     assert task_data(failed, no_urls).final_unit_deduction == "0"
+    # the SDK still parses a server that sends the old form
+    wire = task_data(rec, no_urls).wire() | {"final_unit_deduction": stored}
+    assert TaskData.model_validate(wire).final_unit_deduction == stored
 
 
 def test_created_task_has_the_five_contract_fields() -> None:

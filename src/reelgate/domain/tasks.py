@@ -86,12 +86,14 @@ class WatermarkState(WireModel):
     enabled: bool = False
 
 
+# The pattern is published, not enforced when parsing: the SDK still reads a server that sends
+# "7.0" (as reelgate once did); this server always sends the canonical form.
 Units = Annotated[
     str,
     Field(
-        pattern=r"^(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$",
         description='units charged, a canonical decimal string: "7", "3.5"; "0" until succeeded',
         examples=["0", "3.5", "7"],
+        json_schema_extra={"pattern": r"^(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"},
     ),
 ]
 
