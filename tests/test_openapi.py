@@ -134,6 +134,10 @@ async def test_served_responses_validate_against_the_published_schema(served: Se
     listed = api.response("get", CREATE, await served.client.get(CREATE, headers=auth))
     assert [t["task_id"] for t in listed["data"]] == [task_id]
     models = api.response("get", "/v1/models", await served.client.get("/v1/models", headers=auth))
+    costs_url = "/account/costs?start_time=0&end_time=99999999999999"
+    costs = api.response("get", "/account/costs", await served.client.get(costs_url, headers=auth))
+    (pack,) = costs["data"]["resource_pack_subscribe_infos"]
+    assert pack["total_quantity"] is None and costs["data"]["units_charged"] == "1.8"
     assert {m["id"] for m in models["data"]} >= {"kling-v1", "kling-v3"}
 
     # errors: each documented with its envelope

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reelgate.domain import errors as e
+from reelgate.domain.account import CostsReport
 from reelgate.domain.models import ModelInfo
 from reelgate.domain.tasks import CreatedTask, TaskData, created_task
 
@@ -126,6 +127,7 @@ async def list_text2video(
     "/account/costs",
     summary="Resource packs and remaining units",
     description="The window is `start_time <= end_time` (Unix ms); otherwise 400/1201.",
+    response_model=Envelope[CostsReport],
     responses=error_responses(*AUTH, e.InvalidParameterError),
     tags=["account"],
 )
