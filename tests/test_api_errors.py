@@ -96,7 +96,7 @@ async def test_1200_malformed_body(api: Api) -> None:
         ({"prompt": "x" * 2501}, "prompt"),
         ({"prompt": "x", "mode": "professional"}, "mode"),
         ({"prompt": "x", "duration": "7"}, "duration: 7 is not supported by kling-v1"),
-        ({"prompt": "x", "model_name": "kling-v2-6", "cfg_scale": 0.5}, "cfg_scale"),
+        ({"prompt": "x", "model_name": "kling-v2-6", "cfg_scale": 1.5}, "cfg_scale"),
         ({"prompt": "x", "model_name": "nope"}, "model_name: nope is not a served model"),
         (
             {"prompt": "x", "mode": "pro", "camera_control": {"type": "forward_up"}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -85,6 +86,84 @@ async def test_models_extension_lists_kling_map(api: Api) -> None:
     assert next(iter(by_id)) == "kling-v1" and by_id["kling-v1"]["default"]
     assert by_id["kling-v3"]["capabilities"]["durations"] == list(range(3, 16))
     assert by_id["kling-v2-6"]["capabilities"]["sound"] == ["pro"]
+
+
+KLING_MODELS = [
+    "kling-v1",
+    "kling-v1-6",
+    "kling-v2-master",
+    "kling-v2-1-master",
+    "kling-v2-5-turbo",
+    "kling-v2-6",
+    "kling-v3",
+]
+
+
+@pytest.mark.parametrize("model", KLING_MODELS)
+async def test_kling_clients_defaults_are_accepted_by_every_model(api: Api, model: str) -> None:
+    """Kling's Python client and ComfyUI's node send cfg_scale, mode and an empty
+    negative_prompt whatever the model; fields a model does not honour never reach it."""
+    body = {
+        "model_name": model,
+        "prompt": "a fox",
+        "negative_prompt": "",
+        "cfg_scale": 0.5,
+        "mode": "pro",
+        "sound": "off",
+        "aspect_ratio": "16:9",
+        "duration": "5",
+        "watermark_info": {"enabled": False},
+        "camera_control": None,
+        "callback_url": None,
+        "external_task_id": None,
+    }
+    created = assert_ok(await api.create(body))
+    stored = await api.store.get_task(api.creds.account_id, created["task_id"])
+    assert stored is not None
+    supports_cfg = model in ("kling-v1", "kling-v1-6")
+    assert ("cfg_scale" in stored.params) is supports_cfg
+    assert stored.params["mode"] == ("std" if "master" in model else "pro")
+    models = assert_ok(await api.client.get("/v1/models", headers=api.key_headers))
+    ignored = next(m for m in models if m["id"] == model)["capabilities"]["ignored"]
+    assert ("cfg_scale" in ignored) is not supports_cfg
+    assert ("mode" in ignored) is ("master" in model)
+
+
+async def test_null_is_absent_for_every_optional_field(api: Api) -> None:
+    nulls = {
+        "model_name": None,
+        "negative_prompt": None,
+        "cfg_scale": None,
+        "mode": None,
+        "sound": None,
+        "aspect_ratio": None,
+        "duration": None,
+        "camera_control": None,
+        "watermark_info": None,
+        "callback_url": None,
+        "external_task_id": None,
+    }
+    created = assert_ok(await api.create({"prompt": "a fox", **nulls}))
+    stored = await api.store.get_task(api.creds.account_id, created["task_id"])
+    assert stored is not None and stored.model_name == "kling-v1"
+    assert stored.params["duration"] == "5" and stored.params["negative_prompt"] == ""
+    nested = {"prompt": "a fox", "camera_control": {"type": "simple", "config": {"zoom": 2}}}
+    nested["camera_control"]["config"] |= {"pan": None, "tilt": None}  # type: ignore[index]
+    assert_ok(await api.create({**nested, "watermark_info": {"enabled": None}}))
+
+
+async def test_final_unit_deduction_is_canonical(api: Api) -> None:
+    """kling-v1 pro 10 s costs 3.5 x 2: stored as "7.0", always shown as "7"."""
+    body = {"model_name": "kling-v1", "prompt": "x", "mode": "pro", "duration": "10"}
+    task_id = assert_ok(await api.create(body))["task_id"]
+    claimed = await api.store.claim_task("w1", 60)
+    assert claimed is not None and claimed.task_id == task_id
+    assert Decimal(claimed.units) == 7  # stored as "7.0" by older versions
+    assert await api.store.finish_task(task_id, "w1", {"videos": []}, lambda key: None)
+    task = assert_ok(await api.client.get(f"{CREATE}/{task_id}", headers=api.key_headers))
+    assert task["task_status"] == "succeed" and task["final_unit_deduction"] == "7"
+    (listed,) = assert_ok(await api.client.get(CREATE, headers=api.key_headers))
+    assert listed["final_unit_deduction"] == "7"
 
 
 async def test_healthz(api: Api) -> None:

@@ -13,7 +13,16 @@ import pytest
 from reelgate.domain.errors import ConcurrencyLimitError, ReelgateError, error_for_code
 from reelgate.domain.ids import TaskIdGenerator
 from reelgate.domain.netguard import blocked_reason
-from reelgate.domain.tasks import TaskRecord, TaskStatus, callback_body, task_data
+from reelgate.domain.tasks import (
+    CALLBACK_FIELDS,
+    TaskData,
+    TaskRecord,
+    TaskStatus,
+    callback_body,
+    created_task,
+    no_urls,
+    task_data,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "reelgate"
 
@@ -61,7 +70,7 @@ def test_error_for_code_rebuilds_types() -> None:
     assert isinstance(unknown, ReelgateError) and unknown.code == 4242
 
 
-def _record(status: TaskStatus, result: dict[str, object]) -> TaskRecord:
+def _record(status: TaskStatus, result: dict[str, object], units: str = "3.5") -> TaskRecord:
     return TaskRecord(
         task_id="217413177147939000",
         account_id=1,
@@ -72,22 +81,26 @@ def _record(status: TaskStatus, result: dict[str, object]) -> TaskRecord:
         updated_at=2,
         external_task_id="ext-1",
         result=result,
-        units="3.5",
+        units=units,
     )
 
 
 def test_wire_form_hides_units_until_success_and_drops_swept_videos() -> None:
     video = {"id": "v", "key": "videos/1/0.mp4", "duration": "5"}
-    running = task_data(_record(TaskStatus.PROCESSING, {}), lambda k: "u")
+    running = task_data(_record(TaskStatus.PROCESSING, {}), lambda k: "u").wire()
     assert running["final_unit_deduction"] == "0" and running["task_result"] == {}
     done = task_data(_record(TaskStatus.SUCCEED, {"videos": [video]}), lambda k: f"https://x/{k}")
-    assert done["final_unit_deduction"] == "3.5"
-    assert done["task_result"]["videos"][0]["url"] == "https://x/videos/1/0.mp4"
-    assert done["task_info"] == {"external_task_id": "ext-1"}
+    wire = done.wire()
+    assert wire["final_unit_deduction"] == "3.5"
+    assert wire["task_result"]["videos"] == [
+        {"id": "v", "url": "https://x/videos/1/0.mp4", "watermark_url": "", "duration": "5"}
+    ]
+    assert wire["task_info"] == {"external_task_id": "ext-1"}
+    assert TaskData.model_validate(wire) == done  # what the SDK parses is what was sent
     swept = task_data(_record(TaskStatus.SUCCEED, {"videos": [video]}), lambda k: None)
-    assert swept["task_result"] == {}
+    assert swept.wire()["task_result"] == {}
     body = callback_body(_record(TaskStatus.SUCCEED, {"videos": [video]}), lambda k: "u")
-    assert set(body) == {
+    assert list(body) == [
         "task_id",
         "task_status",
         "task_status_msg",
@@ -96,7 +109,39 @@ def test_wire_form_hides_units_until_success_and_drops_swept_videos() -> None:
         "final_unit_deduction",
         "created_at",
         "updated_at",
+    ]
+    assert list(body) == list(CALLBACK_FIELDS)
+    assert body == {key: wire[key] for key in body if key != "task_result"} | {
+        "task_result": {"videos": [{**wire["task_result"]["videos"][0], "url": "u"}]}
     }
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("7.0", "7"), ("7", "7"), ("3.50", "3.5"), ("10", "10"), ("1E+1", "10"), ("0.0", "0")],
+)
+def test_final_unit_deduction_is_canonical_whatever_was_stored(stored: str, shown: str) -> None:
+    rec = _record(TaskStatus.SUCCEED, {"videos": []}, units=stored)
+    assert task_data(rec, no_urls).final_unit_deduction == shown
+    assert callback_body(rec, no_urls)["final_unit_deduction"] == shown
+    failed = _record(TaskStatus.FAILED, {}, units=stored)
+    assert task_data(failed, no_urls).final_unit_deduction == "0"
+    # the SDK still parses a server that sends the old form
+    wire = task_data(rec, no_urls).wire() | {"final_unit_deduction": stored}
+    assert TaskData.model_validate(wire).final_unit_deduction == stored
+
+
+def test_created_task_has_the_five_contract_fields() -> None:
+    rec = _record(TaskStatus.SUBMITTED, {})
+    assert created_task(rec).wire() == {
+        "task_id": "217413177147939000",
+        "task_status": "submitted",
+        "task_info": {"external_task_id": "ext-1"},
+        "created_at": 1,
+        "updated_at": 2,
+    }
+    rec.external_task_id = None
+    assert created_task(rec).wire()["task_info"] == {}
 
 
 def test_domain_imports_no_framework_driver_or_torch() -> None:

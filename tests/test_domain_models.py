@@ -50,9 +50,15 @@ def test_camera_control_only_kling_v1_std_5s() -> None:
         rejected(model, f"camera_control is not supported by {model}", camera_control=CAMERA)
 
 
-def test_cfg_scale_rejected_for_v2_and_later() -> None:
-    check("kling-v1", cfg_scale=0.7)
-    check("kling-v1-6", cfg_scale=0)
+def accepted(model: str, **fields: Any) -> dict[str, Any]:
+    """What the engine gets: the accepted request as stored."""
+    spec = CATALOG.resolve(model)
+    return spec.accept(parse_text2video({"prompt": "x", **fields})).model_dump(exclude_none=True)
+
+
+def test_cfg_scale_honoured_by_v1_accepted_and_ignored_by_v2_and_later() -> None:
+    assert accepted("kling-v1", cfg_scale=0.7)["cfg_scale"] == 0.7
+    assert accepted("kling-v1-6", cfg_scale=0)["cfg_scale"] == 0
     for model in (
         "kling-v2-master",
         "kling-v2-1-master",
@@ -60,7 +66,43 @@ def test_cfg_scale_rejected_for_v2_and_later() -> None:
         "kling-v2-6",
         "kling-v3",
     ):
-        rejected(model, f"cfg_scale is not supported by {model}", cfg_scale=0.5)
+        assert "cfg_scale" not in accepted(model, cfg_scale=0.5)
+        assert CATALOG.resolve(model).capabilities.ignored[-1] == "cfg_scale"
+    assert CATALOG.resolve("kling-v1").capabilities.ignored == ()
+
+
+def test_mode_ignored_by_v2_master_models() -> None:
+    for model in ("kling-v2-master", "kling-v2-1-master"):
+        assert accepted(model, mode="pro")["mode"] == "std"
+        assert CATALOG.resolve(model).capabilities.ignored == ("mode", "cfg_scale")
+    assert accepted("kling-v2-5-turbo", mode="pro")["mode"] == "pro"
+
+
+# What Kling's first-party Python client and ComfyUI's Kling node send for every model.
+CLIENT_DEFAULTS = {
+    "negative_prompt": "",
+    "cfg_scale": 0.5,
+    "mode": "std",
+    "sound": "off",
+    "aspect_ratio": "16:9",
+    "duration": "5",
+    "watermark_info": {"enabled": False},
+}
+
+
+@pytest.mark.parametrize("model", [spec.id for spec in kling_models()])
+def test_every_kling_model_accepts_what_kling_clients_send_by_default(model: str) -> None:
+    check(model, **CLIENT_DEFAULTS)
+    check(model, **{**CLIENT_DEFAULTS, "mode": "pro", "duration": 10})
+
+
+def test_what_would_change_the_output_is_still_refused() -> None:
+    rejected("kling-v2-master", "camera_control is not supported", camera_control=CAMERA)
+    rejected("kling-v2-5-turbo", "sound: on is not supported", sound="on")
+    rejected("kling-v2-6", "duration: 7 is not supported", duration="7")
+    rejected("kling-v2-master", "duration: 15 is not supported", duration="15")
+    with pytest.raises(InvalidParameterError, match="cfg_scale"):
+        parse_text2video({"prompt": "x", "model_name": "kling-v2-6", "cfg_scale": 1.5})
 
 
 def test_sound() -> None:

@@ -31,9 +31,67 @@ def test_duration_string_or_int(duration: Any) -> None:
     assert req.model_dump(mode="json")["duration"] == str(req.duration)
 
 
-@pytest.mark.parametrize("duration", [True, 5.5, "5s", "", None, [5]])
+@pytest.mark.parametrize("duration", [True, 5.5, "5s", "", [5], "²", "①", "\u0665", "9" * 5000])
 def test_duration_rejects_non_integers(duration: Any) -> None:
     bad({"prompt": "x", "duration": duration}, "duration")
+
+
+# Every optional field, with a value that differs from its default where null is absent.
+OPTIONAL = {
+    "model_name": "kling-v1",
+    "negative_prompt": "blur",
+    "cfg_scale": 0.3,
+    "mode": "pro",
+    "sound": "on",
+    "aspect_ratio": "9:16",
+    "duration": "10",
+    "camera_control": {"type": "down_back"},
+    "watermark_info": {"enabled": True},
+    "callback_url": "https://example.com/hook",
+    "external_task_id": "e-1",
+}
+
+
+@pytest.mark.parametrize("field", sorted(OPTIONAL))
+def test_null_means_absent_for_every_optional_field(field: str) -> None:
+    absent = parse_text2video({"prompt": "x"})
+    null = parse_text2video({"prompt": "x", field: None})
+    assert null == absent
+    given = parse_text2video({"prompt": "x", field: OPTIONAL[field]})
+    assert given != absent  # the sample value is not the default: the test can tell
+
+
+def test_every_optional_field_is_covered_by_the_null_test() -> None:
+    from reelgate.domain.requests import Text2VideoRequest
+
+    optional = {n for n, f in Text2VideoRequest.model_fields.items() if not f.is_required()}
+    assert optional == set(OPTIONAL)
+
+
+def test_null_means_absent_in_nested_objects() -> None:
+    req = parse_text2video(
+        {
+            "prompt": "x",
+            "camera_control": {
+                "type": "simple",
+                "config": {"horizontal": None, "pan": 4, "tilt": None, "zoom": None},
+            },
+            "watermark_info": {"enabled": None},
+        }
+    )
+    assert req.camera_control is not None and req.camera_control.config is not None
+    assert req.camera_control.config.axis() == ("pan", 4.0)
+    assert req.watermark_info is not None and req.watermark_info.enabled is False
+    simple_null_config = {"type": "simple", "config": None}
+    bad({"prompt": "x", "camera_control": simple_null_config}, "requires config")
+    preset = parse_text2video(
+        {"prompt": "x", "camera_control": {"type": "forward_up", "config": None}}
+    )
+    assert preset.camera_control is not None and preset.camera_control.config is None
+
+
+def test_null_prompt_is_a_missing_prompt() -> None:
+    bad({"prompt": None}, "prompt: is required")
 
 
 def test_prompt_rules() -> None:

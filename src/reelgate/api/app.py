@@ -12,10 +12,12 @@ from fastapi.openapi.utils import get_openapi
 from reelgate.domain.kling import KLING_UNAVAILABLE, kling_models
 from reelgate.domain.models import Catalog
 from reelgate.domain.requests import Text2VideoRequest
+from reelgate.domain.tasks import CallbackBody
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import Store
 
+from .docs_ui import docs_router
 from .middleware import RequestIdMiddleware, install_error_handlers
 from .routes import files_router, health_router, router
 from .service import Services
@@ -72,8 +74,9 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the package by docs_router: no CDN
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
@@ -81,14 +84,38 @@ def create_app(
     app.include_router(router, prefix="/kling", include_in_schema=False)
     app.include_router(files_router)
     app.include_router(health_router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    _declare_callback(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _declare_callback(app: FastAPI) -> None:
+    """Publish the callback (contract §7) as an OpenAPI webhook: reelgate sends it, so this
+    operation is never served; it documents what a receiver gets."""
+
+    @app.webhooks.post(
+        "task-status",
+        summary="POSTed to callback_url on every status change",
+        description="The flat task body (not enveloped), once per status change: submitted,"
+        " processing, then succeed or failed. Delivery is at least once: accept repeats."
+        " With a webhook secret configured, Standard Webhooks headers sign it"
+        " (`webhook-id`, `webhook-timestamp`, `webhook-signature`).",
+        response_description="any 2xx acknowledges the delivery; anything else is retried",
+        tags=["callbacks"],
+    )
+    def task_status(body: CallbackBody) -> None:
+        """Declaration only."""
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            webhooks=app.webhooks.routes,
         )
         # The create body is parsed by hand (any content type, 1200 on bad JSON); publish its
         # model and the models it nests as components.
@@ -99,5 +126,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         create = schema["paths"]["/v1/videos/text2video"]["post"]
         content = create["requestBody"]["content"]["application/json"]
         content["schema"] = {"$ref": "#/components/schemas/Text2VideoRequest"}
+        _drop_validation_responses(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _drop_validation_responses(schema: dict[str, Any]) -> None:
+    """FastAPI documents a 422 for every route with parameters; reelgate never sends one
+    (a bad parameter is 400/1201, documented per route)."""
+    for operations in [*schema.get("paths", {}).values(), *schema.get("webhooks", {}).values()]:
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from reelgate.domain.errors import ReelgateError
+from reelgate.domain.wire import WireModel
 
 T = TypeVar("T")
 
 
 class Envelope(BaseModel, Generic[T]):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     code: int = Field(0, description="0 on success, else a Kling error code")
     message: str = Field("SUCCEED", description='"SUCCEED" or what went wrong')
     request_id: str = Field(description="a fresh UUID per request, also in X-Request-Id")
@@ -25,8 +29,15 @@ class ErrorEnvelope(BaseModel):
     request_id: str
 
 
-def ok(data: Any, request_id: str) -> JSONResponse:
-    return JSONResponse({"code": 0, "message": "SUCCEED", "request_id": request_id, "data": data})
+def ok(data: WireModel | Sequence[WireModel] | Mapping[str, Any], request_id: str) -> JSONResponse:
+    """The success envelope; wire models are serialised through their own ``wire()``."""
+    if isinstance(data, WireModel):
+        body: Any = data.wire()
+    elif isinstance(data, Sequence):
+        body = [item.wire() for item in data]
+    else:
+        body = data
+    return JSONResponse({"code": 0, "message": "SUCCEED", "request_id": request_id, "data": body})
 
 
 def error(exc: ReelgateError, request_id: str) -> JSONResponse:

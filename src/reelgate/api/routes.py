@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reelgate.domain import errors as e
-from reelgate.domain.tasks import CreatedTask, TaskData
+from reelgate.domain.account import CostsReport
+from reelgate.domain.models import ModelInfo
+from reelgate.domain.tasks import CreatedTask, TaskData, created_task
 
 from .auth import authenticate
 from .docs import AUTH, CREATE_BODY, error_responses
@@ -23,7 +26,20 @@ def services(request: Request) -> Services:
     return svc
 
 
-async def current_account(request: Request) -> int:
+# Declares the scheme in /openapi.json (so "Authorize" in /docs works); the header itself is
+# read by ``authenticate``, which answers Kling's 1001/1002 codes rather than FastAPI's 403.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    bearerFormat="JWT or API key",
+    description="an HS256 JWT minted from an AK/SK pair, or an API key",
+)
+
+
+async def current_account(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> int:
     svc = services(request)
     return await authenticate(
         svc.store, request.headers.get("authorization"), svc.settings.jwt_leeway_s
@@ -72,15 +88,7 @@ async def _json_body(request: Request) -> Any:
 )
 async def create_text2video(request: Request, svc: Svc, account: Account) -> JSONResponse:
     task = await svc.create_text2video(account, await _json_body(request))
-    info = {"external_task_id": task.external_task_id} if task.external_task_id else {}
-    data = {
-        "task_id": task.task_id,
-        "task_status": task.status.value,
-        "task_info": info,
-        "created_at": task.created_at,
-        "updated_at": task.updated_at,
-    }
-    return ok(data, request_id_of(request))
+    return ok(created_task(task), request_id_of(request))
 
 
 @router.get(
@@ -118,6 +126,8 @@ async def list_text2video(
 @router.get(
     "/account/costs",
     summary="Resource packs and remaining units",
+    description="The window is `start_time <= end_time` (Unix ms); otherwise 400/1201.",
+    response_model=Envelope[CostsReport],
     responses=error_responses(*AUTH, e.InvalidParameterError),
     tags=["account"],
 )
@@ -125,8 +135,10 @@ async def account_costs(
     request: Request,
     svc: Svc,
     account: Account,
-    start_time: Annotated[int, Query(ge=0, description="window start, Unix ms")],
-    end_time: Annotated[int, Query(ge=0, description="window end, Unix ms")],
+    start_time: Annotated[
+        int, Query(ge=0, description="window start, Unix ms; must be <= end_time")
+    ],
+    end_time: Annotated[int, Query(ge=0, description="window end, Unix ms; >= start_time")],
     resource_pack_name: str | None = None,
 ) -> JSONResponse:
     data = await svc.costs_view(account, start_time, end_time)
@@ -136,15 +148,16 @@ async def account_costs(
 @router.get(
     "/v1/models",
     summary="Served models with capabilities and units (extension)",
+    response_model=Envelope[list[ModelInfo]],
     responses=error_responses(*AUTH),
     tags=["models"],
 )
 async def list_models(request: Request, svc: Svc, account: Account) -> JSONResponse:
-    data = [spec.as_dict() for spec in svc.catalog.specs]
     health = svc.model_health()
-    for item in data:
-        item["default"] = item["id"] == svc.catalog.default.id
-        item["health"] = health.get(item["id"], "ok")
+    data = [
+        spec.info(default=spec.id == svc.catalog.default.id, health=health.get(spec.id, "ok"))
+        for spec in svc.catalog.specs
+    ]
     return ok(data, request_id_of(request))
 
 

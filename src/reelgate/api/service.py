@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from reelgate.domain.account import CostsReport, ResourcePack
 from reelgate.domain.errors import InvalidParameterError, NotFoundError
 from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video
-from reelgate.domain.tasks import Signer, TaskRecord, task_data
+from reelgate.domain.tasks import Signer, TaskData, TaskRecord, task_data
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
@@ -32,9 +33,9 @@ class Services:
         return lambda key: self.storage.sign(key, self.settings.public_url or base_url)
 
     async def create_text2video(self, account_id: int, payload: Any) -> TaskRecord:
-        req = parse_text2video(payload)
-        spec = self.catalog.resolve(req.model_name)
-        spec.check(req)
+        asked = parse_text2video(payload)
+        spec = self.catalog.resolve(asked.model_name)
+        req = spec.accept(asked)  # what the model cannot honour is refused, the rest ignored
         if req.callback_url:
             await check_callback_url(req.callback_url, self.settings.callback_allow_private)
         params = req.model_dump(mode="json", exclude_none=True)
@@ -52,7 +53,7 @@ class Services:
             default_concurrency=self.settings.max_concurrent_tasks,
         )
 
-    async def task_view(self, account_id: int, ident: str, base_url: str) -> dict[str, Any]:
+    async def task_view(self, account_id: int, ident: str, base_url: str) -> TaskData:
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")
@@ -60,12 +61,12 @@ class Services:
 
     async def list_view(
         self, account_id: int, page: int, page_size: int, base_url: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[TaskData]:
         sign = self.signer(base_url)
         tasks = await self.store.list_tasks(account_id, page, page_size)
         return [task_data(t, sign) for t in tasks]
 
-    async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> dict[str, Any]:
+    async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> CostsReport:
         """Kling's double-wrapped resource pack report; one pack per account."""
         if start_ms > end_ms:
             raise InvalidParameterError("start_time: must not be after end_time")
@@ -75,21 +76,19 @@ class Services:
         charged = await self.store.units_charged(account_id)
         quota = account.unit_quota
         remaining = None if quota is None else max(quota - charged, Decimal(0))
-        pack = {
-            "resource_pack_name": "reelgate units" if quota is not None else "reelgate unlimited",
-            "resource_pack_id": f"account-{account.id}",
-            "resource_pack_type": "decreasing_total" if quota is not None else "unlimited",
-            "total_quantity": float(quota) if quota is not None else None,
-            "remaining_quantity": float(remaining) if remaining is not None else None,
-            "used_quantity": float(charged),
-            "purchase_time": account.created_at,
-            "effective_time": account.created_at,
-            "invalid_time": 0,
-            "status": "runOut" if remaining is not None and remaining <= 0 else "online",
-        }
-        return {
-            "code": 0,
-            "msg": "success",
-            "resource_pack_subscribe_infos": [pack] if account.created_at <= end_ms else [],
-            "units_charged": format_units(charged),
-        }
+        pack = ResourcePack(
+            resource_pack_name="reelgate units" if quota is not None else "reelgate unlimited",
+            resource_pack_id=f"account-{account.id}",
+            resource_pack_type="decreasing_total" if quota is not None else "unlimited",
+            total_quantity=float(quota) if quota is not None else None,
+            remaining_quantity=float(remaining) if remaining is not None else None,
+            used_quantity=float(charged),
+            purchase_time=account.created_at,
+            effective_time=account.created_at,
+            invalid_time=0,
+            status="runOut" if remaining is not None and remaining <= 0 else "online",
+        )
+        return CostsReport(
+            resource_pack_subscribe_infos=[pack] if account.created_at <= end_ms else [],
+            units_charged=format_units(charged),
+        )

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reelgate.domain.tasks import TaskData, TaskResult, TaskStatus, Video
+from reelgate.domain.tasks import TaskData, TaskStatus, Video
 
 from . import flows
 from .errors import NotFoundError, TaskNotReadyError
@@ -57,7 +57,7 @@ class BaseTask:
 
     @property
     def external_task_id(self) -> str | None:
-        return self._data.task_info.get("external_task_id")
+        return self._data.task_info.external_task_id
 
     @property
     def model_name(self) -> str | None:
@@ -70,7 +70,7 @@ class BaseTask:
 
     @property
     def watermark(self) -> bool:
-        return bool(self._data.watermark_info.get("enabled", False))
+        return self._data.watermark_info.enabled
 
     @property
     def created_at(self) -> int:
@@ -83,8 +83,7 @@ class BaseTask:
 
     @property
     def videos(self) -> list[Video]:
-        result = self._data.task_result
-        return result.videos if isinstance(result, TaskResult) else []
+        return self._data.task_result.videos or []
 
     @property
     def finished(self) -> bool:
@@ -100,7 +99,7 @@ class BaseTask:
 
     def to_dict(self) -> dict[str, Any]:
         """The task as the server sent it, JSON-ready."""
-        return self._data.model_dump(mode="json")
+        return self._data.wire()
 
     def video_url(self, index: int = 0, watermarked: bool = False) -> str:
         if not self.succeeded:

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from .errors import InvalidParameterError, NotFoundError
 from .requests import Text2VideoRequest
+from .wire import WireModel
 
 ALL_MODES = ("std", "pro")
 ALL_ASPECTS = ("16:9", "9:16", "1:1")
@@ -16,7 +19,13 @@ ALL_ASPECTS = ("16:9", "9:16", "1:1")
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a model accepts. The API rejects anything outside this with 400/1201."""
+    """What a model accepts. The API rejects anything outside this with 400/1201.
+
+    Two parameters that Kling's own clients send by default are accepted and ignored where a
+    model does not support them (as Kling does): ``mode`` without a mode choice, and
+    ``cfg_scale``. What would change the output in a way the model cannot honour (sound,
+    camera control, a non-empty negative prompt, durations, aspect ratios) is refused.
+    """
 
     modes: tuple[str, ...] = ALL_MODES
     mode_choice: bool = True  # False: ``mode`` is accepted and ignored (Kling v2 master)
@@ -28,20 +37,72 @@ class Capabilities:
     camera_modes: tuple[str, ...] = ()  # modes in which camera_control is allowed
     camera_durations: tuple[int, ...] = ()
 
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """Request fields accepted and ignored: they never reach the engine."""
+        return tuple(
+            name
+            for name, supported in (("mode", self.mode_choice), ("cfg_scale", self.cfg_scale))
+            if not supported
+        )
+
+    def info(self) -> CapabilitiesInfo:
+        return CapabilitiesInfo(
+            modes=list(self.modes),
+            mode_choice=self.mode_choice,
+            durations=list(self.durations),
+            aspect_ratios=list(self.aspect_ratios),
+            cfg_scale=self.cfg_scale,
+            negative_prompt=self.negative_prompt,
+            ignored=list(self.ignored),
+            sound=list(self.sound_modes),
+            camera_control=CameraCapabilities(
+                modes=list(self.camera_modes), durations=list(self.camera_durations)
+            ),
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "modes": list(self.modes),
-            "mode_choice": self.mode_choice,
-            "durations": list(self.durations),
-            "aspect_ratios": list(self.aspect_ratios),
-            "cfg_scale": self.cfg_scale,
-            "negative_prompt": self.negative_prompt,
-            "sound": list(self.sound_modes),
-            "camera_control": {
-                "modes": list(self.camera_modes),
-                "durations": list(self.camera_durations),
-            },
-        }
+        return self.info().wire()
+
+
+class CameraCapabilities(WireModel):
+    modes: list[str] = Field(description="modes in which camera_control is allowed")
+    durations: list[int] = Field(description="durations (s) in which it is allowed")
+
+
+class CapabilitiesInfo(WireModel):
+    """What a model accepts (``/v1/models`` extension); anything else is 400/1201."""
+
+    modes: list[str]
+    mode_choice: bool = Field(description="false: mode is accepted and ignored")
+    durations: list[int] = Field(description="seconds")
+    aspect_ratios: list[str]
+    cfg_scale: bool = Field(description="false: cfg_scale is accepted and ignored")
+    negative_prompt: bool = Field(description="false: a non-empty negative_prompt is refused")
+    ignored: list[str] = Field(
+        description="request fields accepted and ignored by this model (Kling's clients send"
+        " them by default)"
+    )
+    sound: list[str] = Field(description="modes in which sound=on is allowed")
+    camera_control: CameraCapabilities
+
+
+class UnitsInfo(WireModel):
+    per_clip_5s: dict[str, str] = Field(description="units per 5 s clip by mode")
+    per_second: dict[str, str] = Field(description='units per second by "mode" or "mode+sound"')
+
+
+class ModelInfo(WireModel):
+    """One served model as ``GET /v1/models`` lists it."""
+
+    id: str
+    engine: str
+    aliases: list[str]
+    description: str
+    capabilities: CapabilitiesInfo
+    units: UnitsInfo
+    default: bool | None = Field(None, description="the model used when model_name is absent")
+    health: str | None = Field(None, description='"ok", or why the model cannot serve now')
 
 
 @dataclass(frozen=True)
@@ -101,8 +162,6 @@ class ModelSpec:
                 f"aspect_ratio: {req.aspect_ratio} is not supported by {name}"
                 f" (supported: {', '.join(caps.aspect_ratios)})"
             )
-        if req.cfg_scale is not None and not caps.cfg_scale:
-            raise InvalidParameterError(f"cfg_scale is not supported by {name}")
         if req.negative_prompt and not caps.negative_prompt:
             raise InvalidParameterError(f"negative_prompt is not supported by {name}")
         if req.sound == "on" and self.effective_mode(mode) not in caps.sound_modes:
@@ -125,6 +184,18 @@ class ModelSpec:
                     f" and {name}"
                 )
 
+    def accept(self, req: Text2VideoRequest) -> Text2VideoRequest:
+        """``req`` checked against this model (400/1201 naming the field when it asks for what
+        the model cannot do), with the ignored fields reset: ``cfg_scale`` dropped where
+        unsupported, ``mode`` the one the model renders in. This is what the engine gets."""
+        self.check(req)
+        update: dict[str, Any] = {}
+        if not self.capabilities.cfg_scale and req.cfg_scale is not None:
+            update["cfg_scale"] = None
+        if self.effective_mode(req.mode) != req.mode:
+            update["mode"] = self.effective_mode(req.mode)
+        return req.model_copy(update=update) if update else req
+
     def effective_mode(self, mode: str) -> str:
         """The mode a model without a mode choice renders in."""
         return mode if self.capabilities.mode_choice else self.capabilities.modes[0]
@@ -134,18 +205,23 @@ class ModelSpec:
             self.effective_mode(req.mode), req.duration, req.sound == "on"
         )
 
+    def info(self, *, default: bool | None = None, health: str | None = None) -> ModelInfo:
+        return ModelInfo(
+            id=self.id,
+            engine=self.engine,
+            aliases=list(self.aliases),
+            description=self.description,
+            capabilities=self.capabilities.info(),
+            units=UnitsInfo(
+                per_clip_5s={k: format_units(v) for k, v in self.units.per_clip.items()},
+                per_second={k: format_units(v) for k, v in self.units.per_second.items()},
+            ),
+            default=default,
+            health=health,
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "engine": self.engine,
-            "aliases": list(self.aliases),
-            "description": self.description,
-            "capabilities": self.capabilities.as_dict(),
-            "units": {
-                "per_clip_5s": {k: format_units(v) for k, v in self.units.per_clip.items()},
-                "per_second": {k: format_units(v) for k, v in self.units.per_second.items()},
-            },
-        }
+        return self.info().wire()
 
 
 def _ranges(values: Iterable[int]) -> str:

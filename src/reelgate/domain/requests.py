@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -29,25 +30,68 @@ CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", 
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 
 
+DURATION_DIGITS_MAX = 4  # no model renders a clip of 10000 s or more
+
+
 def _parse_duration(value: Any) -> int:
     """Kling sends ``"5"``; many clients send ``5``. Both mean five seconds."""
     if isinstance(value, bool):
         raise ValueError('must be a whole number of seconds, as a string such as "5"')
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only ("²".isdigit() is true), and few of them (int() of thousands of
+        # digits is slow, then refused).
+        if text.isascii() and text.isdigit() and len(text) <= DURATION_DIGITS_MAX:
+            return int(text)
     raise ValueError('must be a whole number of seconds, as a string such as "5"')
 
 
-Duration = Annotated[int, BeforeValidator(_parse_duration), PlainSerializer(str, return_type=str)]
+# Published as Kling documents it (a string); an integer is accepted too.
+DURATION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[0-9]{1,4}$",
+    "examples": ["5", "10"],
+    "description": 'seconds, a string such as "5" (an integer 5 is accepted too);'
+    " the model declares the range: 5 or 10, kling-v3 3..15",
+}
+
+
+def _default_as_string(schema: dict[str, Any]) -> None:
+    schema["default"] = str(schema.get("default", 5))
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(DURATION_SCHEMA, mode="validation"),
+]
 Axis = Annotated[float, Field(ge=-10, le=10)]
+CallbackUrl = Annotated[
+    str, Field(max_length=CALLBACK_URL_MAX, json_schema_extra={"format": "uri"})
+]
 
 
-class CameraConfig(BaseModel):
-    """``simple`` camera movement: exactly one of the six axes is non-zero."""
+class WireRequest(BaseModel):
+    """A request object: ``null`` for an optional field means the field is absent.
+
+    Unknown fields are ignored, as real clients send extras.
+    """
 
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class CameraConfig(WireRequest):
+    """``simple`` camera movement: exactly one of the six axes is non-zero."""
 
     horizontal: Axis = Field(0, description="translate along x; negative moves left")
     vertical: Axis = Field(0, description="translate along y; negative moves down")
@@ -75,9 +119,7 @@ class CameraConfig(BaseModel):
         raise AssertionError("validated config has one non-zero axis")
 
 
-class CameraControl(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class CameraControl(WireRequest):
     type: CameraType = Field(description="simple takes config; the four presets take none")
     config: CameraConfig | None = None
 
@@ -90,14 +132,13 @@ class CameraControl(BaseModel):
         return self
 
 
-class WatermarkInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class WatermarkInfo(WireRequest):
     enabled: bool = False
 
 
-class Text2VideoRequest(BaseModel):
-    """``POST /v1/videos/text2video``. Unknown fields are ignored, as real clients send extras."""
+class Text2VideoRequest(WireRequest):
+    """``POST /v1/videos/text2video``. Unknown fields are ignored, as real clients send extras;
+    ``null`` for any optional field means the field is absent."""
 
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
@@ -107,15 +148,21 @@ class Text2VideoRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=PROMPT_MAX)
     negative_prompt: str = Field("", max_length=PROMPT_MAX)
     cfg_scale: float | None = Field(
-        None, ge=0, le=1, description="prompt adherence in [0, 1]; default 0.5 where supported"
+        None,
+        ge=0,
+        le=1,
+        description="prompt adherence in [0, 1]; default 0.5 where supported; accepted and"
+        " ignored by models that do not support it (see capabilities.ignored in /v1/models)",
     )
-    mode: Mode = "std"
-    sound: Sound = "off"
+    mode: Mode = Field("std", description="accepted and ignored by models without a mode choice")
+    sound: Sound = Field("off", description="on only for models that generate audio")
     aspect_ratio: AspectRatio = "16:9"
-    duration: Duration = Field(5, description='seconds, "5" or 5; the model declares the range')
+    duration: Duration = Field(5, json_schema_extra=_default_as_string)
     camera_control: CameraControl | None = None
     watermark_info: WatermarkInfo | None = None
-    callback_url: str | None = Field(None, max_length=CALLBACK_URL_MAX)
+    callback_url: CallbackUrl | None = Field(
+        None, description="absolute http(s) URL notified on every status change"
+    )
     external_task_id: str | None = Field(None, min_length=1, max_length=EXTERNAL_ID_MAX)
 
     @field_validator("prompt")
