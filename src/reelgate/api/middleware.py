@@ -1,4 +1,10 @@
-"""Request ids and the error mapping: one place decides status and code for every failure."""
+"""Request ids and the error mapping: one place decides status and code for every failure.
+
+An unexpected exception is answered here, inside the middleware stack, and not by an
+``Exception`` handler: Starlette runs that handler in its outermost ``ServerErrorMiddleware``,
+which re-raises after answering, so uvicorn logged the error twice and closed the keep-alive
+connection. :class:`RequestIdMiddleware` answers with the 500 envelope, logs once, and returns.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelgate.domain.errors import (
     InvalidParameterError,
+    InvalidRequestError,
     MethodNotFoundError,
     ReelgateError,
     ServerError,
@@ -45,7 +52,28 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_with_id(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            log.error(
+                "unhandled error in %s %s (request %s)",
+                scope.get("method"),
+                scope.get("path"),
+                request_id,
+                exc_info=exc,
+            )
+            if started:  # half an answer is out: only closing the connection can tell the client
+                raise
+            response = error(ServerError(f"internal error (request {request_id})"), request_id)
+            await response(scope, receive, send_with_id)
 
 
 def request_id_of(request: Request) -> str:
@@ -67,25 +95,12 @@ def install_error_handlers(app: FastAPI) -> None:
             err: ReelgateError = MethodNotFoundError(
                 f"no such endpoint: {request.method} {request.url.path}"
             )
+        elif exc.status_code < 500:  # e.g. a malformed Range header (400, 416)
+            err = InvalidRequestError(str(exc.detail), http_status=exc.status_code)
         else:
-            err = ReelgateError(str(exc.detail), code=5000, http_status=exc.status_code)
+            err = ServerError(str(exc.detail), http_status=exc.status_code)
         return error(err, request_id_of(request))
-
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette answers this one outside the middleware stack: set the header here.
-        rid = request_id_of(request)
-        log.error(
-            "unhandled error in %s %s (request %s)",
-            request.method,
-            request.url.path,
-            rid,
-            exc_info=exc,
-        )
-        response = error(ServerError(f"internal error (request {rid})"), rid)
-        response.headers["X-Request-Id"] = rid
-        return response
 
     app.add_exception_handler(ReelgateError, on_reelgate_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
