@@ -9,6 +9,7 @@ connection. :class:`RequestIdMiddleware` answers with the 500 envelope, logs onc
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,7 +33,12 @@ log = logging.getLogger("reelgate.api")
 
 
 class RequestIdMiddleware:
-    """Give each request a fresh UUID, readable as ``request.state.request_id``, and echo it."""
+    """Give each request a fresh UUID, readable as ``request.state.request_id``, and echo it.
+
+    It is also the last line of the error contract: an exception nothing else handled becomes the
+    500 envelope, and an error answer that is not JSON (Starlette's plain-text 400 and 416 for a
+    malformed ``Range`` header) is rewritten as the envelope with the same status.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,15 +59,26 @@ class RequestIdMiddleware:
             await send(message)
 
         started = False
+        plain_error: Message | None = None  # the held start of a non-JSON error answer
+        held: list[bytes] = []
 
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
+        async def send_checked(message: Message) -> None:
+            nonlocal started, plain_error
             if message["type"] == "http.response.start":
                 started = True
+                if message["status"] >= 400 and not _is_json(message):
+                    plain_error = message
+                    return
+            elif message["type"] == "http.response.body" and plain_error is not None:
+                held.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    response = _as_envelope(plain_error, b"".join(held), request_id)
+                    await response(scope, receive, send_with_id)
+                return
             await send_with_id(message)
 
         try:
-            await self.app(scope, receive, send_tracked)
+            await self.app(scope, receive, send_checked)
         except Exception as exc:
             log.error(
                 "unhandled error in %s %s (request %s)",
@@ -74,6 +91,32 @@ class RequestIdMiddleware:
                 raise
             response = error(ServerError(f"internal error (request {request_id})"), request_id)
             await response(scope, receive, send_with_id)
+
+
+_KEPT_HEADERS = {b"allow", b"content-range", b"retry-after", b"www-authenticate"}
+
+
+def _is_json(start: Message) -> bool:
+    for name, value in start.get("headers", []):
+        if name.lower() == b"content-type":
+            return bool(value.lower().startswith(b"application/json"))
+    return False
+
+
+def _as_envelope(start: Message, body: bytes, request_id: str) -> JSONResponse:
+    """The envelope for an error answer some framework code wrote as plain text."""
+    status = int(start["status"])
+    text = body.decode("utf-8", "replace").strip()[:200] or HTTPStatus(status).phrase
+    err = (
+        InvalidRequestError(text, http_status=status)
+        if status < 500
+        else ServerError(text, http_status=status)
+    )
+    response = error(err, request_id)
+    for name, value in start.get("headers", []):
+        if name.lower() in _KEPT_HEADERS:
+            response.headers.append(name.decode("latin-1"), value.decode("latin-1"))
+    return response
 
 
 def request_id_of(request: Request) -> str:
