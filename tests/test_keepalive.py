@@ -1,0 +1,87 @@
+"""A handler error is answered with the 500 envelope, logged once, and keeps the connection.
+
+Runs the app under a real uvicorn server on a free loopback port (in a thread), with one extra
+route that raises, and sends two requests over ONE ``http.client`` connection.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from reelgate.api import create_app
+from reelgate.settings import Settings
+
+from .helpers import free_port
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[int]:
+    app: FastAPI = create_app(Settings(data_dir=tmp_path / "data"))
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:
+        raise Boom("handler failed")
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_keep_alive=30
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive(), "uvicorn exited during startup"
+        assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=60)
+
+
+def test_handler_error_keeps_the_keep_alive_connection(
+    server: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+    try:
+        conn.request("GET", "/test-only/boom")
+        first = conn.getresponse()
+        body = json.loads(first.read())
+        assert first.status == 500
+        assert body["code"] == 5000 and "internal error" in body["message"]
+        assert first.getheader("x-request-id") == body["request_id"]
+        assert "handler failed" not in json.dumps(body)  # no detail of ours leaks
+        assert first.getheader("connection", "").lower() != "close"
+        sock = conn.sock
+        assert sock is not None
+
+        conn.request("GET", "/healthz")
+        second = conn.getresponse()
+        assert second.status == 200, second.read()
+        assert json.loads(second.read())["code"] == 0
+        # http.client reconnects silently when the server closed: the socket must be the same
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert body["request_id"] in errors[0].getMessage()
+    assert errors[0].exc_info is not None and errors[0].exc_info[0] is Boom
