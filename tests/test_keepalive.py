@@ -9,19 +9,16 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from reelgate.api import create_app
 from reelgate.settings import Settings
 
-from .helpers import free_port
+from .live import serving
 
 
 class Boom(RuntimeError):
@@ -36,23 +33,8 @@ def server(tmp_path: Path) -> Iterator[int]:
     async def boom() -> None:
         raise Boom("handler failed")
 
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_keep_alive=30
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive(), "uvicorn exited during startup"
-        assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=60)
+    with serving(app) as base_url:
+        yield int(base_url.rsplit(":", 1)[1])
 
 
 def test_handler_error_keeps_the_keep_alive_connection(
