@@ -54,6 +54,12 @@ def test_handler_error_keeps_the_keep_alive_connection(
         sock = conn.sock
         assert sock is not None
 
+        # an error answered before the body was read (401 first) keeps the connection too
+        conn.request("POST", "/v1/videos/text2video", body=b'{"prompt": "' + b"x" * 100_000 + b'"}')
+        refused = conn.getresponse()
+        assert refused.status == 401 and json.loads(refused.read())["code"] == 1001
+        assert conn.sock is sock
+
         conn.request("GET", "/healthz")
         second = conn.getresponse()
         assert second.status == 200, second.read()
