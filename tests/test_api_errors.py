@@ -74,10 +74,12 @@ async def test_1004_expired(api: Api) -> None:
     assert_error(r, 401, 1004, "expired")
 
 
-async def test_1000_other_auth_failure(api: Api) -> None:
-    token = mint_jwt(api.creds.access_key, api.creds.secret_key, iat="yesterday")
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+async def test_1002_time_claim_not_an_integer_names_the_claim(api: Api, claim: str) -> None:
+    token = mint_jwt(api.creds.access_key, api.creds.secret_key, **{claim: "yesterday"})
     r = await api.client.get(CREATE, headers={"Authorization": f"Bearer {token}"})
-    assert_error(r, 401, 1000)
+    message = assert_error(r, 401, 1002, f"{claim} must be an integer")
+    assert all(other not in message for other in {"exp", "nbf", "iat"} - {claim})
 
 
 async def test_1200_malformed_body(api: Api) -> None:

@@ -1,17 +1,36 @@
-"""Authentication (contract §2): Kling AK/SK JWTs (HS256) and opaque API keys."""
+"""Authentication (contract §2): Kling AK/SK JWTs (HS256) and opaque API keys.
+
+A token is checked in this order, and nothing unvalidated reaches the store: the header's shape
+and size; for a JWT its JSON (the same bounded parser as request bodies), ``alg``, the type of
+every time claim and the ``iss`` string; then the store lookup of the access key; then the
+signature; then the clock. Each failure names the claim it concerns.
+"""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from typing import Any
 
 import jwt
 
 from reelgate.domain.errors import (
-    AuthenticationError,
     InvalidCredentialsError,
     MissingCredentialsError,
     TokenExpiredError,
     TokenNotYetValidError,
 )
+from reelgate.domain.requests import check_text
 from reelgate.store import Store
+
+from .body import JSONRuleError, parse_json
+
+MAX_TOKEN_CHARS = 8192  # a Kling JWT is ~200 characters, an API key ~50
+MAX_ISS_CHARS = 256  # far above any access key; bounds what is sent to the store
+TIME_CLAIMS = ("exp", "nbf", "iat")
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def bearer_token(header: str | None) -> str:
@@ -24,6 +43,8 @@ def bearer_token(header: str | None) -> str:
     token = token.strip()
     if not token:
         raise MissingCredentialsError("Authorization header has no token after 'Bearer'")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidCredentialsError(f"token is longer than {MAX_TOKEN_CHARS} characters")
     return token
 
 
@@ -36,43 +57,84 @@ async def authenticate(store: Store, header: str | None, leeway_s: int) -> int:
     token = bearer_token(header)
     if looks_like_jwt(token):
         return await _verify_jwt(store, token, leeway_s)
-    account_id = await store.account_for_api_key(token)
+    account_id = await store.account_for_api_key(token)  # hashed before it is looked up
     if account_id is None:
         raise InvalidCredentialsError("API key is not valid")
     return account_id
 
 
-async def _verify_jwt(store: Store, token: str, leeway_s: int) -> int:
+def _segment(token: str, index: int, name: str) -> dict[str, Any]:
+    """One base64url JSON segment of a JWT, decoded as strictly as a request body."""
+    text = token.split(".")[index]
+    if not _SEGMENT.fullmatch(text):
+        raise InvalidCredentialsError(f"token {name} is not base64url")
     try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise InvalidCredentialsError("token is not a well-formed JWT") from None
-    if header.get("alg") != "HS256":
-        raise InvalidCredentialsError(f"token alg must be HS256, not {header.get('alg')!r}")
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        value = parse_json(raw)
+    except (binascii.Error, ValueError) as exc:
+        reason = f": {exc}" if isinstance(exc, JSONRuleError) else ""
+        raise InvalidCredentialsError(f"token {name} is not a JSON object{reason}") from None
+    if not isinstance(value, dict):
+        raise InvalidCredentialsError(f"token {name} is not a JSON object")
+    return value
+
+
+def _time_claims(claims: dict[str, Any]) -> dict[str, float]:
+    """exp (required), nbf and iat as numbers; 1002 naming the claim that is not one."""
+    if "exp" not in claims:
+        raise InvalidCredentialsError("token has no exp claim")
+    found: dict[str, float] = {}
+    for name in TIME_CLAIMS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        # RFC 7519 NumericDate: seconds since the epoch; JSON true is not one
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kind = "null" if value is None else type(value).__name__
+            raise InvalidCredentialsError(
+                f"{name} must be an integer (seconds since the epoch), not {kind}"
+            )
+        found[name] = value
+    return found
+
+
+def _issuer(claims: dict[str, Any]) -> str:
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise InvalidCredentialsError("token has no iss claim (the access key)")
-    found = await store.secret_for_access_key(issuer)
+    if len(issuer) > MAX_ISS_CHARS:
+        raise InvalidCredentialsError(f"iss is longer than {MAX_ISS_CHARS} characters")
+    try:
+        check_text(issuer)
+    except ValueError as exc:
+        raise InvalidCredentialsError(f"iss {exc}") from None
+    return issuer
+
+
+async def _verify_jwt(store: Store, token: str, leeway_s: int) -> int:
+    header = _segment(token, 0, "header")
+    claims = _segment(token, 1, "payload")
+    if header.get("alg") != "HS256":
+        alg = header.get("alg")
+        shown = repr(alg) if isinstance(alg, str) and len(alg) <= 20 else "something else"
+        raise InvalidCredentialsError(f"token alg must be HS256, not {shown}")
+    times = _time_claims(claims)
+    found = await store.secret_for_access_key(_issuer(claims))
     if found is None:
         raise InvalidCredentialsError("access key in iss is not known")
     account_id, secret = found
     try:
-        jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            leeway=leeway_s,
-            options={"require": ["exp"], "verify_aud": False},
-        )
-    except jwt.ImmatureSignatureError:
-        raise TokenNotYetValidError() from None
-    except jwt.ExpiredSignatureError:
-        raise TokenExpiredError() from None
-    except jwt.MissingRequiredClaimError:
-        raise InvalidCredentialsError("token has no exp claim") from None
+        jwt.PyJWS().decode(token, secret, algorithms=["HS256"])
     except jwt.InvalidSignatureError:
         raise InvalidCredentialsError("token signature does not match the secret key") from None
-    except jwt.PyJWTError as exc:
-        raise AuthenticationError(f"token rejected: {exc}") from None
+    except jwt.PyJWTError:
+        raise InvalidCredentialsError("token is not a well-formed JWT") from None
+    now = time.time()
+    if times["exp"] <= now - leeway_s:
+        raise TokenExpiredError("Authorization token has expired (exp is in the past)")
+    for name in ("nbf", "iat"):
+        if name in times and times[name] > now + leeway_s:
+            raise TokenNotYetValidError(
+                f"Authorization token is not yet valid ({name} is in the future)"
+            )
     return account_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Security
@@ -15,6 +14,7 @@ from reelgate.domain.models import ModelInfo
 from reelgate.domain.tasks import CreatedTask, TaskData, created_task
 
 from .auth import authenticate
+from .body import json_body as _json_body
 from .docs import AUTH, CREATE_BODY, error_responses
 from .envelope import Envelope, ok
 from .middleware import request_id_of
@@ -50,25 +50,6 @@ Svc = Annotated[Services, Depends(services)]
 Account = Annotated[int, Depends(current_account)]
 
 router = APIRouter()
-
-
-MAX_BODY_BYTES = 256 * 1024  # a maximal valid request is ~20 KB
-
-
-async def _json_body(request: Request) -> Any:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise e.InvalidRequestError(f"request body is larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        raise e.InvalidRequestError("request body is empty; expected a JSON object")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise e.InvalidRequestError(f"request body is not valid JSON: {exc}") from None
 
 
 @router.post(

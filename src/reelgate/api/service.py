@@ -11,7 +11,7 @@ from reelgate.domain.account import CostsReport, ResourcePack
 from reelgate.domain.errors import InvalidParameterError, NotFoundError
 from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
-from reelgate.domain.requests import parse_text2video
+from reelgate.domain.requests import parse_text2video, require_task_ident
 from reelgate.domain.tasks import Signer, TaskData, TaskRecord, task_data
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
@@ -54,6 +54,7 @@ class Services:
         )
 
     async def task_view(self, account_id: int, ident: str, base_url: str) -> TaskData:
+        require_task_ident(ident)  # never send the store an id no task can have
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")

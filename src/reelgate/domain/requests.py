@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -17,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, NotFoundError
 
 PROMPT_MAX = 2500
 EXTERNAL_ID_MAX = 256
@@ -60,6 +63,83 @@ DURATION_SCHEMA: dict[str, Any] = {
 
 def _default_as_string(schema: dict[str, Any]) -> None:
     schema["default"] = str(schema.get("default", 5))
+
+
+# --- text rules: what a client may put in a string field ------------------------------------
+
+LINE_BREAKS = "\t\n\r"  # the only control characters a prompt may contain
+
+
+def _forbidden_character(value: str, allowed: str = "") -> str | None:
+    """The first control character or unpaired surrogate in ``value`` (not in ``allowed``)."""
+    for ch in value:
+        if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
+            return ch
+    return None
+
+
+def check_text(value: str, allowed: str = "") -> str:
+    """A pydantic rule: no control characters (NUL included) except ``allowed``."""
+    ch = _forbidden_character(value, allowed)
+    if ch is not None:
+        raise ValueError(f"must not contain control characters (found U+{ord(ch):04X})")
+    return value
+
+
+def check_task_ident(value: str) -> str:
+    """What a task id or an ``external_task_id`` may be: 1..256 characters, no control ones.
+
+    The same rule guards the path of ``GET /v1/videos/text2video/{id}``, so an id that breaks it
+    can never exist and is never sent to the store.
+    """
+    if not 1 <= len(value) <= EXTERNAL_ID_MAX:
+        raise ValueError(f"must have 1..{EXTERNAL_ID_MAX} characters")
+    return check_text(value)
+
+
+def require_task_ident(ident: str) -> None:
+    """404/1203 for a path id that no task can have (see :func:`check_task_ident`)."""
+    try:
+        check_task_ident(ident)
+    except ValueError as exc:
+        raise NotFoundError(f"task not found: a task id {exc}") from None
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def check_http_url(value: str) -> str:
+    """An absolute http(s) URL with a valid host name or IP literal and a port in 1..65535."""
+    from urllib.parse import urlsplit
+
+    if any(ch.isspace() for ch in value) or _forbidden_character(value) is not None:
+        raise ValueError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed or invalid [IPv6] literal
+        raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must be an absolute http(s) URL")
+    try:
+        port = parts.port
+    except ValueError:  # ":99999", ":abc", ":-1"
+        port = 0
+    if port == 0:
+        raise ValueError("port must be a number in 1..65535")
+    try:
+        ipaddress.ip_address(host)
+        return value
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"host {host!r} is not a valid host name") from None
+    labels = ascii_host.removesuffix(".").split(".")
+    if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"host {host!r} is not a valid host name")
+    return value
 
 
 Duration = Annotated[
@@ -177,12 +257,22 @@ class Text2VideoRequest(WireRequest):
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        from urllib.parse import urlsplit
+        return check_http_url(value)
 
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL")
-        return value
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _prompt_characters(cls, value: str) -> str:
+        return check_text(value, allowed=LINE_BREAKS)
+
+    @field_validator("model_name")
+    @classmethod
+    def _name_characters(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value)
+
+    @field_validator("external_task_id")
+    @classmethod
+    def _external_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_task_ident(value)
 
     @property
     def watermark(self) -> bool:

@@ -50,9 +50,13 @@ class LocalStorage:
 
     def verify(self, key: str, expires: str | None, signature: str | None) -> Path:
         """The file behind a signed link; 403 when tampered or expired, 404 when swept."""
-        if not expires or not signature or not expires.isdigit():
+        if not expires or not signature:
             raise ForbiddenLinkError("link is missing its expires or signature parameter")
-        if not hmac.compare_digest(self.signature(key, int(expires)), signature):
+        # "²" and "①" pass str.isdigit() but not int(); thousands of digits pass neither check
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+            raise ForbiddenLinkError("link expires must be a Unix time of at most 12 digits")
+        expected = self.signature(key, int(expires)).encode()
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             raise ForbiddenLinkError("link signature is invalid")
         if int(expires) < time.time():
             raise ForbiddenLinkError("link has expired")
