@@ -11,18 +11,7 @@ from reelgate.domain.errors import ConcurrencyLimitError, InvalidParameterError,
 from reelgate.domain.tasks import TaskStatus
 from reelgate.store import NewTask, Store
 
-
-class FakeClock:
-    """Milliseconds that move only when the test says so: leases expire without sleeping."""
-
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
+from .fault_support import FakeClock
 
 
 def clocked(store: Store) -> tuple[Store, FakeClock]:
