@@ -6,98 +6,20 @@ The full disk is real: a small tmpfs filled with a ballast file (see fault_suppo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from reelgate.api import create_app
-from reelgate.api.service import Services
 from reelgate.domain.tasks import TaskRecord, TaskStatus
-from reelgate.engines.registry import build_engines
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage, storage_full
-from reelgate.store import Store
-from reelgate.store.db import create_engine
-from reelgate.store.migrate import upgrade
-from reelgate.worker import Worker
 
-from .fault_support import FakeClock, fill, leftovers, small_filesystem
+from .fault_support import fill, leftovers, running_rig, small_filesystem
 from .helpers import assert_error, assert_ok
-
-
-class Rig:
-    """A real worker (sandbox engine, SQLite store, local storage) on a clock the test moves."""
-
-    def __init__(self, tmp_path: Path, **settings: object) -> None:
-        self.settings = Settings(
-            data_dir=tmp_path / "data",
-            storage_retry_s=30,
-            **settings,  # type: ignore[arg-type]
-        )
-        self.db_url = f"sqlite+aiosqlite:///{tmp_path / 'reelgate.db'}"
-        self.clock = FakeClock()
-
-    async def start(self) -> None:
-        engine = create_engine(self.db_url)
-        await upgrade(engine)
-        self.store = Store(engine, self.clock)
-        engines = build_engines(None, self.settings.data_dir, None)
-        self.aclose_engines = engines.aclose
-        self.storage = LocalStorage(self.settings.files_dir, b"key")
-        self.services = Services(self.settings, self.store, engines.catalog, self.storage)
-        self.account = (await self.store.create_account("a")).account_id
-        self.worker = Worker(
-            self.store,
-            engines.engines,
-            engines.catalog,
-            self.storage,
-            self.settings,
-            slots=1,
-            poll_interval_s=0.05,
-        )
-        await self.worker.start()
-
-    async def stop(self) -> None:
-        self.worker.request_stop()
-        await self.worker.stop()
-        await self.aclose_engines()
-        await self.store.close()
-
-    async def create(self, prompt: str = "a lighthouse on a full disk") -> str:
-        body = {"model_name": "kling-v3", "prompt": prompt, "duration": "3"}
-        return (await self.services.create_text2video(self.account, body)).task_id
-
-    async def until(
-        self, task_id: str, ok: Callable[[TaskRecord], bool], within_s: float = 120
-    ) -> TaskRecord:
-        deadline = time.monotonic() + within_s
-        while True:
-            task = await self.store.get_task_by_id(task_id)
-            assert task is not None
-            if ok(task) and not self.work_dirs():
-                return task
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not reached: {task} {self.work_dirs()}")
-            await asyncio.sleep(0.05)
-
-    def work_dirs(self) -> list[str]:
-        root = self.settings.work_dir
-        return sorted(p.name for p in root.iterdir()) if root.exists() else []
-
-
-@contextlib.asynccontextmanager
-async def running_rig(tmp_path: Path, **settings: object) -> AsyncIterator[Rig]:
-    rig = Rig(tmp_path, **settings)
-    await rig.start()
-    try:
-        yield rig
-    finally:
-        await rig.stop()
 
 
 def given_back(task: TaskRecord) -> bool:
