@@ -182,9 +182,13 @@ class Worker:
         workdir = self._workdir(record)
         try:
             await self._generate_and_store(run, workdir)
-        except Exception:
-            log.exception("task %s: unexpected worker error", record.task_id)
-            await self._fail(run, "internal error while finishing the task")
+        except Exception as exc:
+            full = storage_full(exc)  # making the work dir, or storing the outputs
+            if full is not None:
+                await self._retry_later(run, full)
+            else:
+                log.exception("task %s: unexpected worker error", record.task_id)
+                await self._fail(run, "internal error while finishing the task")
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -227,14 +231,7 @@ class Worker:
             return
         if run.lease_lost:
             return  # another worker owns the task now; its result is the one written
-        try:
-            result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
-        except OSError as exc:
-            full = storage_full(exc)
-            if full is None:
-                raise
-            await self._retry_later(run, full)
-            return
+        result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
         ok = await self.store.finish_task(
             record.task_id,
             self.worker_id,
