@@ -205,6 +205,24 @@ def test_sigkilled_worker_loses_lease_and_task_finishes_once(tmp_path: Path) -> 
         db.close()
         assert statuses == ["submitted", "processing", "succeed"]
         assert attempts == 2
+        # the killed attempt's scratch dir went when the task was reclaimed; the second's at its end
+        assert sorted(p.name for p in (data / "work").iterdir()) == []
+
+
+def test_created_tasks_survive_a_sigkill_right_after_their_200(tmp_path: Path) -> None:
+    """An acknowledged create is durable against a crash of the process (SQLite, WAL)."""
+    data = tmp_path / "data"
+    with running_server(data, "--no-worker") as server:
+        s = Session(server)
+        ids = [s.create(prompt=f"durable {i}") for i in range(5)]
+        last = s.create(prompt="the very last one")
+        server.proc.send_signal(signal.SIGKILL)  # right after the 200: no graceful close
+        server.proc.wait(10)
+    assert server.proc.returncode == -signal.SIGKILL
+    with running_server(data, "--no-worker") as server:
+        s = Session(server)
+        for task_id in [*ids, last]:
+            assert s.get(task_id)["task_status"] == "submitted"
 
 
 def test_sigterm_lets_the_running_task_finish(tmp_path: Path) -> None:

@@ -11,6 +11,14 @@ from reelgate.domain.errors import ConcurrencyLimitError, InvalidParameterError,
 from reelgate.domain.tasks import TaskStatus
 from reelgate.store import NewTask, Store
 
+from .fault_support import FakeClock
+
+
+def clocked(store: Store) -> tuple[Store, FakeClock]:
+    """The same database through a store whose clock the test moves."""
+    clock = FakeClock()
+    return Store(store.engine, clock), clock
+
 
 def new_task(account_id: int, **kw: object) -> NewTask:
     fields: dict[str, object] = {
@@ -76,10 +84,13 @@ async def test_claim_heartbeat_finish_once(store: Store) -> None:
 
 
 async def test_expired_lease_is_reclaimed_and_first_owner_cannot_write(store: Store) -> None:
+    store, clock = clocked(store)
     acct = await store.create_account("a")
     task = await store.create_task(new_task(acct.account_id))
-    assert await store.claim_task("w1", 0.05) is not None
-    await asyncio.sleep(0.1)
+    assert await store.claim_task("w1", 30) is not None
+    clock.advance(29)
+    assert await store.claim_task("w2", 30) is None  # still leased
+    clock.advance(2)
     again = await store.claim_task("w2", 30)
     assert again is not None and again.task_id == task.task_id and again.attempts == 2
     assert not await store.finish_task(task.task_id, "w1", {"videos": []}, lambda k: None)
@@ -90,16 +101,68 @@ async def test_expired_lease_is_reclaimed_and_first_owner_cannot_write(store: St
 
 
 async def test_exhausted_attempts_fail_the_task(store: Store) -> None:
+    store, clock = clocked(store)
     acct = await store.create_account("a")
     task = await store.create_task(new_task(acct.account_id))
     for worker in ("w1", "w2"):
-        assert await store.claim_task(worker, 0.01) is not None
-        await asyncio.sleep(0.03)
+        assert await store.claim_task(worker, 1) is not None
+        clock.advance(2)
     assert await store.fail_exhausted(max_attempts=2) == [task.task_id]
     failed = await store.get_task_by_id(task.task_id)
     assert failed is not None and failed.status is TaskStatus.FAILED
     assert "2 times" in failed.status_msg
     assert await store.claim_task("w3", 30) is None
+
+
+async def test_claim_never_exceeds_max_attempts(store: Store) -> None:
+    """Issue 8: a task was claimed 4 times with 3; the claim itself checks the count."""
+    store, clock = clocked(store)
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id))
+    for attempt in (1, 2, 3):
+        claimed = await store.claim_task(f"w{attempt}", 5, max_attempts=3)
+        assert claimed is not None and claimed.attempts == attempt
+        clock.advance(6)  # the worker was killed: its lease runs out
+    # The lease is lost and nobody failed the task yet (no fail_exhausted ran): racing
+    # workers still cannot take a fourth attempt.
+    racing = await asyncio.gather(*(store.claim_task(f"r{i}", 5, max_attempts=3) for i in range(8)))
+    assert racing == [None] * 8
+    row = await store.get_task_by_id(task.task_id)
+    assert row is not None and row.attempts == 3 and row.status is TaskStatus.PROCESSING
+    assert await store.fail_exhausted(max_attempts=3) == [task.task_id]
+    failed = await store.get_task_by_id(task.task_id)
+    assert failed is not None and failed.status is TaskStatus.FAILED and failed.attempts == 3
+    assert "3 times" in failed.status_msg
+
+
+async def test_claim_below_max_attempts_still_reclaims(store: Store) -> None:
+    store, clock = clocked(store)
+    acct = await store.create_account("a")
+    await store.create_task(new_task(acct.account_id))
+    assert await store.claim_task("w1", 5, max_attempts=2) is not None
+    clock.advance(6)
+    assert await store.fail_exhausted(max_attempts=2) == []  # one attempt left: not failed
+    again = await store.claim_task("w2", 5, max_attempts=2)
+    assert again is not None and again.attempts == 2
+
+
+async def test_release_with_delay_is_claimable_only_after_it(store: Store) -> None:
+    store, clock = clocked(store)
+    acct = await store.create_account("a")
+    task = await store.create_task(new_task(acct.account_id))
+    claimed = await store.claim_task("w1", 30, max_attempts=3)
+    assert claimed is not None
+    assert await store.release_task(task.task_id, "w1", delay_s=60)
+    assert not await store.heartbeat(task.task_id, "w1", 30)  # given back: no longer held
+    released = await store.get_task_by_id(task.task_id)
+    assert released is not None and released.status is TaskStatus.PROCESSING
+    assert released.lease_owner is None
+    clock.advance(59)
+    assert await store.claim_task("w2", 30, max_attempts=3) is None
+    assert await store.fail_exhausted(max_attempts=3) == []
+    clock.advance(2)
+    again = await store.claim_task("w2", 30, max_attempts=3)
+    assert again is not None and again.task_id == task.task_id and again.attempts == 2
 
 
 async def test_release_makes_task_claimable_again(store: Store) -> None:

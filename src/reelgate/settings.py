@@ -68,6 +68,17 @@ class Settings:
     max_attempts: int = _setting(
         "REELGATE_MAX_ATTEMPTS", 3, "times a task is claimed before a lost lease fails it"
     )
+    storage_retry_s: float = _setting(
+        "REELGATE_STORAGE_RETRY_SECONDS",
+        30.0,
+        "delay before a task whose outputs hit a full disk is retried; doubles each attempt",
+    )
+    sqlite_synchronous: str = _setting(
+        "REELGATE_SQLITE_SYNCHRONOUS",
+        "FULL",
+        "SQLite store: FULL (an accepted task survives power loss) or NORMAL (survives a crash"
+        " of the process only; faster commits)",
+    )
     shutdown_grace_s: float = _setting(
         "REELGATE_SHUTDOWN_GRACE", 30.0, "seconds running tasks get to finish on SIGTERM"
     )
@@ -105,13 +116,24 @@ class Settings:
 
     @property
     def store_url(self) -> str:
+        """The store's URL; a SQLite one carries ``synchronous=`` (read by store/db.py)."""
         if self.database_url:
-            return normalize_database_url(self.database_url)
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'reelgate.db').resolve()}"
+            url = normalize_database_url(self.database_url)
+        else:
+            url = f"sqlite+aiosqlite:///{(self.data_dir / 'reelgate.db').resolve()}"
+        if url.startswith("sqlite") and "synchronous=" not in url:
+            sep = "&" if "?" in url else "?"
+            url = f"{url}{sep}synchronous={self.sqlite_synchronous.upper()}"
+        return url
 
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch directories of running attempts: ``WORK_DIR/<task_id>-<attempt>``."""
+        return self.data_dir / "work"
 
     @property
     def base_url(self) -> str:

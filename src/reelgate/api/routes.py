@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Security
@@ -166,13 +167,20 @@ async def get_file(
 health_router = APIRouter()
 
 
-@health_router.get("/healthz", summary="200 when the store is reachable", tags=["health"])
+@health_router.get(
+    "/healthz",
+    summary="200 when the store is reachable and the storage takes writes; else 503 (5001)",
+    tags=["health"],
+)
 async def healthz(request: Request, svc: Svc) -> JSONResponse:
     try:
         await svc.store.ping()
     except Exception as exc:
         raise e.ServiceUnavailableError(f"store unreachable: {type(exc).__name__}") from None
+    problem = await asyncio.to_thread(svc.storage.write_problem)
+    if problem is not None:
+        raise e.ServiceUnavailableError(f"storage not writable: {problem}")
     health = svc.model_health()
     models = {spec.id: health.get(spec.id, "ok") for spec in svc.catalog.specs}
-    data: dict[str, Any] = {"status": "ok", "store": "ok", "models": models}
+    data: dict[str, Any] = {"status": "ok", "store": "ok", "storage": "ok", "models": models}
     return ok(data, request_id_of(request))

@@ -6,20 +6,40 @@ import hashlib
 import hmac
 import os
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 from reelgate.domain.errors import ForbiddenLinkError, NotFoundError
 
 FILES_ROUTE = "/files"
+PROBE_TTL_S = 5.0  # how long a writability probe's answer is reused
+PROBE_BYTES = 4096  # one page: a full filesystem refuses it
+TMP_MAX_AGE_S = 3600.0  # a put's temporary file this old belongs to a killed process
+
+Copy = Callable[[Path, Path], object]
 
 
 class LocalStorage:
-    def __init__(self, root: Path, secret: bytes, ttl_s: int = 86400) -> None:
+    def __init__(
+        self,
+        root: Path,
+        secret: bytes,
+        ttl_s: int = 86400,
+        *,
+        copy: Copy = shutil.copyfile,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``copy`` and ``monotonic`` are the OS boundary (copying a file, the clock)."""
         self.root = root
         self.secret = secret
         self.ttl_s = ttl_s
+        self._copy = copy
+        self._monotonic = monotonic
+        self._probe_lock = threading.Lock()
+        self._probed: tuple[float, str | None] | None = None
 
     def path_for(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -30,9 +50,38 @@ class LocalStorage:
     def put(self, key: str, source: Path, content_type: str) -> None:
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)  # readers see the old file or the new one, never half of one
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self._copy(source, tmp)
+            os.replace(tmp, target)  # readers see the old file or the new one, never half of one
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not also keep the partial copy
+            raise
+
+    def write_problem(self) -> str | None:
+        with self._probe_lock:
+            now = self._monotonic()
+            if self._probed is not None and now - self._probed[0] < PROBE_TTL_S:
+                return self._probed[1]
+            problem = self._probe()
+            self._probed = (self._monotonic(), problem)
+            return problem
+
+    def _probe(self) -> str | None:
+        probe = self.root / f".probe.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                with probe.open("wb") as fh:
+                    fh.write(b"\0" * PROBE_BYTES)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            finally:
+                probe.unlink(missing_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return f"cannot write to {self.root}: {reason}"
+        return None
 
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
@@ -66,12 +115,22 @@ class LocalStorage:
         return path
 
     def sweep(self, older_than_s: float) -> int:
-        cutoff = time.time() - older_than_s
+        """Delete blobs older than ``older_than_s``, and temporary files of killed writers."""
+        now = time.time()
+        cutoff = now - older_than_s
+        tmp_cutoff = now - TMP_MAX_AGE_S
         removed = 0
         if not self.root.exists():
             return 0
         for path in self.root.rglob("*"):
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            try:
+                if not path.is_file():
+                    continue
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:  # removed meanwhile (a finished put, another sweep)
+                continue
+            temporary = path.name.startswith(".") and path.name.endswith(".tmp")
+            if mtime < cutoff or (temporary and mtime < tmp_cutoff):
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

@@ -259,9 +259,19 @@ class Store(Outbox):
         return await self._wakeup.wait(seconds)
 
     async def claim_task(
-        self, worker_id: str, lease_s: float, models: Collection[str] | None = None
+        self,
+        worker_id: str,
+        lease_s: float,
+        models: Collection[str] | None = None,
+        *,
+        max_attempts: int | None = None,
     ) -> TaskRecord | None:
-        """Lease the oldest claimable task: ``submitted``, or ``processing`` with a lost lease."""
+        """Lease the oldest claimable task: ``submitted``, or ``processing`` with a lost lease.
+
+        With ``max_attempts``, a task already claimed that many times is never claimed again
+        (``fail_exhausted`` ends it): the count is checked by the claim itself, in the same
+        statement that increments it, so racing workers cannot claim one task too often.
+        """
         async with self._writer() as conn:
             now = self.clock()
             claimable = or_(
@@ -271,6 +281,8 @@ class Store(Outbox):
                     tasks.c.lease_expires_at < now,
                 ),
             )
+            if max_attempts is not None:
+                claimable = and_(claimable, tasks.c.attempts < max_attempts)
             query = select(tasks.c.task_id, tasks.c.status).where(claimable)
             if models is not None:
                 query = query.where(tasks.c.model_name.in_(list(models)))
@@ -338,18 +350,24 @@ class Store(Outbox):
         values = {"status_msg": message[:2000]}
         return await self._end(where, TaskStatus.FAILED, values, no_urls)
 
-    async def release_task(self, task_id: str, worker_id: str) -> bool:
-        """Give a held task back (worker shutting down): claimable again at once."""
+    async def release_task(self, task_id: str, worker_id: str, delay_s: float = 0) -> bool:
+        """Give a held task back: claimable again at once, or after ``delay_s`` (a retry).
+
+        The task stays ``processing`` with no owner; the next claim counts another attempt.
+        """
+        due = self.clock() + int(delay_s * 1000) if delay_s > 0 else 0
         async with self._writer() as conn:
             result = await conn.execute(
                 update(tasks)
                 .where(*self._held(task_id, worker_id))
-                .values(lease_owner=None, lease_expires_at=0)
+                .values(lease_owner=None, lease_expires_at=due)
             )
             if result.rowcount != 1:
                 return False
-            await self._wakeup.notify_in(conn)
-        self._wakeup.notify_here()
+            if due == 0:
+                await self._wakeup.notify_in(conn)
+        if due == 0:
+            self._wakeup.notify_here()
         return True
 
     async def fail_exhausted(self, max_attempts: int) -> list[str]:

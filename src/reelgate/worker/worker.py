@@ -4,6 +4,11 @@ Each claimed task runs as its own asyncio task beside a heartbeat that renews th
 stores progress. Losing the lease (another worker reclaimed the task) or a forced shutdown sets
 the cancellation flag the engine polls between steps. Whatever the engine raises ends the task
 as ``failed`` with a readable message: a task is never left stuck by an engine error.
+
+A full disk (ENOSPC/EDQUOT while the engine writes or while outputs are stored) is not the
+task's fault: the task is given back with a growing delay and retried, and fails with "storage
+is full" only once its attempts are spent. Scratch directories of attempts that can no longer
+be running (killed workers) are removed at start, when a task is reclaimed, and periodically.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +31,10 @@ from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import TaskRecord, video_id
 from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
 from reelgate.settings import Settings
-from reelgate.storage import LocalStorage, task_prefix
+from reelgate.storage import LocalStorage, storage_full, task_prefix
 from reelgate.store import Store
+
+from .maintenance import parse_workdir, remove_stale_workdirs
 
 log = logging.getLogger("reelgate.worker")
 
@@ -52,6 +60,7 @@ class Worker:
         slots: int | None = None,
         worker_id: str | None = None,
         poll_interval_s: float = 0.25,
+        workdir_sweep_s: float = 300.0,
     ) -> None:
         self.store = store
         self.engines = engines
@@ -61,6 +70,8 @@ class Worker:
         self.slots = max(1, slots if slots is not None else settings.workers)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.poll_interval_s = poll_interval_s
+        self.workdir_sweep_s = workdir_sweep_s
+        self._last_workdir_sweep: float | None = None
         self._running: dict[str, _Running] = {}
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -110,11 +121,15 @@ class Worker:
         idle = self.poll_interval_s
         while not self._stopping.is_set():
             try:
+                await self._sweep_workdirs_when_due()
                 await self.store.fail_exhausted(self.settings.max_attempts)
                 claimed = False
                 while len(self._running) < self.slots and not self._stopping.is_set():
                     record = await self.store.claim_task(
-                        self.worker_id, self.settings.lease_s, self._models
+                        self.worker_id,
+                        self.settings.lease_s,
+                        self._models,
+                        max_attempts=self.settings.max_attempts,
                     )
                     if record is None:
                         break
@@ -129,6 +144,21 @@ class Worker:
                 log.exception("claim loop error")
                 idle = 2.0
             await self._idle(idle)
+
+    async def _sweep_workdirs_when_due(self) -> None:
+        """At start, then every ``workdir_sweep_s``: remove scratch dirs of dead attempts."""
+        now = time.monotonic()
+        last = self._last_workdir_sweep
+        if last is not None and now - last < self.workdir_sweep_s:
+            return
+        self._last_workdir_sweep = now
+        mine = {self._workdir(run.record).name for run in self._running.values()}
+        removed = await remove_stale_workdirs(self.store, self.settings.work_dir, keep=mine)
+        if removed:
+            log.info("removed %d work dir(s) of finished or killed attempts", len(removed))
+
+    def _workdir(self, record: TaskRecord) -> Path:
+        return self.settings.work_dir / f"{record.task_id}-{record.attempts}"
 
     async def _idle(self, seconds: float) -> None:
         """Sleep until a new task is signalled, the worker stops, or ``seconds`` pass."""
@@ -149,12 +179,16 @@ class Worker:
     async def _execute(self, run: _Running) -> None:
         record = run.record
         heartbeat = asyncio.create_task(self._heartbeat(run))
-        workdir = self.settings.data_dir / "work" / f"{record.task_id}-{record.attempts}"
+        workdir = self._workdir(record)
         try:
             await self._generate_and_store(run, workdir)
-        except Exception:
-            log.exception("task %s: unexpected worker error", record.task_id)
-            await self._fail(run, "internal error while finishing the task")
+        except Exception as exc:
+            full = storage_full(exc)  # making the work dir, or storing the outputs
+            if full is not None:
+                await self._retry_later(run, full)
+            else:
+                log.exception("task %s: unexpected worker error", record.task_id)
+                await self._fail(run, "internal error while finishing the task")
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -168,7 +202,7 @@ class Worker:
         if spec is None:
             await self._fail(run, f"model {record.model_name} is no longer served")
             return
-        await asyncio.to_thread(_fresh_dir, workdir)
+        await asyncio.to_thread(_fresh_dir, workdir, record.attempts)
         job = Job(
             task_id=record.task_id,
             model=spec,
@@ -185,12 +219,15 @@ class Worker:
         except TaskCancelledError:
             await self._after_cancel(run)
             return
-        except EngineError as exc:
-            await self._fail(run, str(exc) or type(exc).__name__)
-            return
         except Exception as exc:
-            log.exception("task %s: engine %s raised", record.task_id, spec.engine)
-            await self._fail(run, f"engine error: {type(exc).__name__}: {exc}")
+            full = storage_full(exc)
+            if full is not None:
+                await self._retry_later(run, full)
+            elif isinstance(exc, EngineError):
+                await self._fail(run, str(exc) or type(exc).__name__)
+            else:
+                log.exception("task %s: engine %s raised", record.task_id, spec.engine)
+                await self._fail(run, f"engine error: {type(exc).__name__}: {exc}")
             return
         if run.lease_lost:
             return  # another worker owns the task now; its result is the one written
@@ -233,6 +270,27 @@ class Worker:
             return
         await self._fail(run, "task was cancelled")
 
+    async def _retry_later(self, run: _Running, exc: OSError) -> None:
+        """The disk is full: give the task back for a later attempt, or fail it when spent."""
+        record = run.record
+        if run.lease_lost:
+            return
+        reason = f"storage is full: {exc.strerror or os.strerror(exc.errno or 0)}"
+        if record.attempts >= self.settings.max_attempts:
+            log.error("task %s: %s; no attempt left", record.task_id, reason)
+            await self._fail(run, f"{reason} (gave up after {record.attempts} attempts)")
+            return
+        delay = self.settings.storage_retry_s * 2 ** (record.attempts - 1)
+        log.warning(
+            "task %s: %s; attempt %d of %d, retrying in %.0fs",
+            record.task_id,
+            reason,
+            record.attempts,
+            self.settings.max_attempts,
+            delay,
+        )
+        await self.store.release_task(record.task_id, self.worker_id, delay_s=delay)
+
     async def _fail(self, run: _Running, message: str) -> None:
         if not run.lease_lost:
             await self.store.fail_task(run.record.task_id, self.worker_id, message)
@@ -255,8 +313,13 @@ class Worker:
                 return
 
 
-def _fresh_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)  # leftovers of an earlier attempt on this machine
+def _fresh_dir(path: Path, attempt: int) -> None:
+    """An empty ``path``; dirs of this task's earlier attempts are dead (it was reclaimed)."""
+    task_id = path.name.rsplit("-", 1)[0]
+    for old in path.parent.glob(f"{task_id}-*"):
+        parsed = parse_workdir(old.name)
+        if parsed is not None and parsed[0] == task_id and parsed[1] <= attempt:
+            shutil.rmtree(old, ignore_errors=True)
     path.mkdir(parents=True)
 
 
