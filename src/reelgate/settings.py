@@ -35,7 +35,14 @@ class Settings:
     public_url: str | None = _setting(
         "REELGATE_PUBLIC_URL",
         None,
-        "base URL clients reach this server at, for links in callbacks (default http://HOST:PORT)",
+        "base URL clients reach this server at, for result links in responses and callbacks"
+        " (default: the URL each request came through, as trusted proxies forward it)",
+    )
+    forwarded_allow_ips: str = _setting(
+        "REELGATE_FORWARDED_ALLOW_IPS",
+        "127.0.0.1",
+        "comma-separated IPs/CIDRs of proxies whose X-Forwarded-Proto/-Host/-For and Forwarded"
+        " headers are trusted ('*': any peer)",
     )
     workers: int = _setting("REELGATE_WORKERS", 2, "concurrent task slots of an in-process worker")
     run_worker: bool = _setting(
@@ -79,7 +86,7 @@ class Settings:
     callback_allow_private: bool = _setting(
         "REELGATE_CALLBACK_ALLOW_PRIVATE",
         False,
-        "allow callback URLs on loopback/private/link-local addresses",
+        "allow callback URLs on non-global addresses (loopback, private, link-local, CGNAT...)",
     )
     callback_max_attempts: int = _setting(
         "REELGATE_CALLBACK_MAX_ATTEMPTS", 8, "delivery attempts per callback event"
@@ -115,7 +122,12 @@ class Settings:
 
     @property
     def base_url(self) -> str:
+        """Where this server listens, as a URL (PUBLIC_URL when set); for messages and setup."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def links_base(self, seen: str | None) -> str:
+        """Base of result links: PUBLIC_URL, else ``seen`` (the URL a request came through)."""
+        return (self.public_url or seen or self.base_url).rstrip("/")
 
     def link_secret(self) -> bytes:
         """The signing key, created once in the data directory when not configured."""
@@ -167,6 +179,11 @@ _FIELD_TYPES: dict[str, Any] = {
     name: _base_type(hint) for name, hint in typing.get_type_hints(Settings).items()
 }
 _ENV_NAMES = {f.name: f.metadata["env"] for f in dataclasses.fields(Settings)}
+
+
+def env_name(name: str) -> str:
+    """The ``REELGATE_*`` variable of setting ``name`` (for messages that name a setting)."""
+    return str(_ENV_NAMES[name])
 
 
 def help_for(name: str) -> str:

@@ -12,7 +12,7 @@ from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video
 from reelgate.domain.tasks import Signer, TaskRecord, task_data
-from reelgate.settings import Settings
+from reelgate.settings import Settings, env_name
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
 
@@ -36,7 +36,11 @@ class Services:
         spec = self.catalog.resolve(req.model_name)
         spec.check(req)
         if req.callback_url:
-            await check_callback_url(req.callback_url, self.settings.callback_allow_private)
+            await check_callback_url(
+                req.callback_url,
+                self.settings.callback_allow_private,
+                allow_setting=env_name("callback_allow_private"),
+            )
         params = req.model_dump(mode="json", exclude_none=True)
         params["model_name"] = spec.id
         return await self.store.create_task(

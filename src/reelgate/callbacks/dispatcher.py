@@ -28,7 +28,7 @@ from functools import partial
 import httpx
 
 from reelgate.domain.errors import InvalidParameterError
-from reelgate.settings import Settings
+from reelgate.settings import Settings, env_name
 from reelgate.store import Store, TaskEvent
 
 from .signing import secret_key, webhook_headers
@@ -263,7 +263,9 @@ class CallbackDispatcher:
             # receiver trickling bytes could otherwise hold a slot for ever.
             async with asyncio.timeout(timeout):
                 target = await callback_target(
-                    event.callback_url, self._settings.callback_allow_private
+                    event.callback_url,
+                    self._settings.callback_allow_private,
+                    allow_setting=env_name("callback_allow_private"),
                 )
                 async with self._http().stream(
                     "POST",
