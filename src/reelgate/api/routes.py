@@ -71,7 +71,9 @@ async def _json_body(request: Request) -> Any:
     tags=["text2video"],
 )
 async def create_text2video(request: Request, svc: Svc, account: Account) -> JSONResponse:
-    task = await svc.create_text2video(account, await _json_body(request))
+    task = await svc.create_text2video(
+        account, await _json_body(request), base_url=str(request.base_url)
+    )
     info = {"external_task_id": task.external_task_id} if task.external_task_id else {}
     data = {
         "task_id": task.task_id,

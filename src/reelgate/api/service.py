@@ -29,9 +29,15 @@ class Services:
         return self.health() if self.health is not None else {}
 
     def signer(self, base_url: str) -> Signer:
-        return lambda key: self.storage.sign(key, self.settings.public_url or base_url)
+        """Links for a response to a request that came through ``base_url``."""
+        base = self.settings.links_base(base_url)
+        return lambda key: self.storage.sign(key, base)
 
-    async def create_text2video(self, account_id: int, payload: Any) -> TaskRecord:
+    async def create_text2video(
+        self, account_id: int, payload: Any, base_url: str | None = None
+    ) -> TaskRecord:
+        """Create a task; ``base_url`` (the URL the request came through) is kept for the
+        links in its callbacks."""
         req = parse_text2video(payload)
         spec = self.catalog.resolve(req.model_name)
         spec.check(req)
@@ -52,6 +58,7 @@ class Services:
                 external_task_id=req.external_task_id,
                 callback_url=req.callback_url,
                 watermark=req.watermark,
+                base_url=base_url,
             ),
             default_concurrency=self.settings.max_concurrent_tasks,
         )

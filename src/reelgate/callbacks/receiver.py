@@ -31,6 +31,7 @@ class Received:
     body: bytes
     answer: str  # what the receiver did: a status code, "hang" or "close"
     at: float  # time.monotonic() on arrival
+    wall: float = 0.0  # time.time() on arrival, to compare with a body's ``updated_at`` (ms)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -104,7 +105,9 @@ class Receiver:
             script = self._scripts.get(path)
             answer = script.pop(0) if script else self._always.get(path, "200")
             async with self._arrived:
-                self.requests.append(Received(path, headers, body, answer, time.monotonic()))
+                self.requests.append(
+                    Received(path, headers, body, answer, time.monotonic(), time.time())
+                )
                 self._arrived.notify_all()
             if answer == "hang":
                 await asyncio.Event().wait()  # until the client gives up or the receiver closes

@@ -23,7 +23,7 @@ from reelgate.domain.errors import (
 )
 from reelgate.domain.ids import new_task_id, now_ms, reseed_task_ids
 from reelgate.domain.models import format_units
-from reelgate.domain.tasks import Signer, TaskRecord, TaskStatus, no_urls
+from reelgate.domain.tasks import TaskRecord, TaskStatus
 
 from . import accounts as acct
 from .accounts import Account, Credentials
@@ -45,6 +45,7 @@ class NewTask:
     external_task_id: str | None = None
     callback_url: str | None = None
     watermark: bool = False
+    base_url: str | None = None  # the URL the request came through: links in callbacks
 
 
 class Store(Outbox):
@@ -214,9 +215,10 @@ class Store(Outbox):
                     created_at=now,
                     updated_at=now,
                     attempts=0,
+                    base_url=new.base_url,
                 )
             )
-            await add_event(conn, record, no_urls)
+            await add_event(conn, record)
             await self._wakeup.notify_in(conn)
             return record
 
@@ -298,7 +300,7 @@ class Store(Outbox):
                 return None
             record = _row_to_task(row)
             if found.status == TaskStatus.SUBMITTED.value:
-                await add_event(conn, record, no_urls)
+                await add_event(conn, record)
             return record
 
     async def heartbeat(
@@ -319,14 +321,13 @@ class Store(Outbox):
         task_id: str,
         worker_id: str,
         result: dict[str, Any],
-        sign: Signer,
         units: str | None = None,
     ) -> bool:
         """``processing`` → ``succeed`` with its result, once. False when the lease was lost."""
         values: dict[str, Any] = {"result": result, "progress": 100}
         if units is not None:
             values["units"] = units
-        return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values, sign)
+        return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values)
 
     async def fail_task(self, task_id: str, worker_id: str | None, message: str) -> bool:
         """End a task as ``failed`` (free). ``worker_id`` None: whoever holds it, or nobody yet."""
@@ -336,7 +337,7 @@ class Store(Outbox):
             else [tasks.c.task_id == task_id, tasks.c.status.in_(UNFINISHED)]
         )
         values = {"status_msg": message[:2000]}
-        return await self._end(where, TaskStatus.FAILED, values, no_urls)
+        return await self._end(where, TaskStatus.FAILED, values)
 
     async def release_task(self, task_id: str, worker_id: str) -> bool:
         """Give a held task back (worker shutting down): claimable again at once."""
@@ -368,7 +369,7 @@ class Store(Outbox):
         for task_id in ids:
             message = f"worker lost the task {max_attempts} times; giving up"
             still_lost = [*self._held(task_id, None), tasks.c.lease_expires_at < now]
-            if await self._end(still_lost, TaskStatus.FAILED, {"status_msg": message}, no_urls):
+            if await self._end(still_lost, TaskStatus.FAILED, {"status_msg": message}):
                 failed.append(task_id)
         return failed
 
@@ -378,9 +379,7 @@ class Store(Outbox):
             conds.append(tasks.c.lease_owner == worker_id)
         return conds
 
-    async def _end(
-        self, where: list[Any], status: TaskStatus, values: dict[str, Any], sign: Signer
-    ) -> bool:
+    async def _end(self, where: list[Any], status: TaskStatus, values: dict[str, Any]) -> bool:
         """Compare-and-set the task matching ``where`` to a final status, with its event."""
         async with self._writer() as conn:
             row = (
@@ -399,7 +398,7 @@ class Store(Outbox):
             ).first()
             if row is None:
                 return False
-            await add_event(conn, _row_to_task(row), sign)
+            await add_event(conn, _row_to_task(row))
             return True
 
     # -- helpers ----------------------------------------------------------------------------
