@@ -7,6 +7,7 @@ whose ``--help`` names the variable (see :func:`help_for`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import typing
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -97,6 +100,26 @@ class Settings:
     callback_timeout_s: float = _setting(
         "REELGATE_CALLBACK_TIMEOUT", 10.0, "timeout of one callback attempt, seconds"
     )
+
+    def __post_init__(self) -> None:
+        _ = self.forwarded_allow  # a malformed list fails when the settings are read
+
+    @property
+    def forwarded_allow(self) -> tuple[IPNetwork | str, ...]:
+        """FORWARDED_ALLOW_IPS parsed: networks (an IP is a /32 or /128), and "*" for any."""
+        allow: list[IPNetwork | str] = []
+        for item in (part.strip() for part in self.forwarded_allow_ips.split(",")):
+            if item == "*":
+                allow.append(item)
+            elif item:
+                try:
+                    allow.append(ipaddress.ip_network(item, strict=False))
+                except ValueError:
+                    raise ValueError(
+                        f"{env_name('forwarded_allow_ips')}: {item!r} is not an IP address,"
+                        " a network (CIDR) or '*'"
+                    ) from None
+        return tuple(allow)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -17,6 +17,7 @@ from reelgate.storage import LocalStorage
 from reelgate.store import Store
 
 from .middleware import RequestIdMiddleware, install_error_handlers
+from .proxy import ForwardedHeadersMiddleware, TrustedProxies
 from .routes import files_router, health_router, router
 from .service import Services
 
@@ -76,6 +77,7 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware, trusted=TrustedProxies(settings.forwarded_allow))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(router, prefix="/kling", include_in_schema=False)
