@@ -96,7 +96,8 @@ class CallbackDispatcher:
         links: Links,
         transport: httpx.AsyncBaseTransport | None = None,
         concurrency: int = 16,
-        poll_interval_s: float = 0.5,
+        # Other processes' events are found by polling: this bounds their wait.
+        poll_interval_s: float = 0.25,
         max_backoff_s: float = MAX_BACKOFF_S,
         stop_grace_s: float = 5.0,
     ) -> None:
@@ -115,11 +116,14 @@ class CallbackDispatcher:
         self._retry_heap: list[int] = []  # ms times of retries this process scheduled
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._loop_task is None:
+            # Events written in this process wake the loop at once; others' are polled for.
+            self._unlisten = self._store.listen_for_events(self._wake.set)
             self._loop_task = asyncio.create_task(self._run(), name="callback dispatcher")
 
     async def stop(self) -> None:
@@ -127,6 +131,9 @@ class CallbackDispatcher:
 
         A cut attempt is not recorded and its lease is released: it is sent again soon.
         """
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -161,8 +168,8 @@ class CallbackDispatcher:
                 # stop all callbacks, so log and try again after the poll interval.
                 log.exception("callback dispatcher: reading the outbox failed")
                 delay = self._poll_s
-            # Woken early when a delivery ends: its slot is free and its task's next event
-            # may be due now.
+            # Woken early when a delivery ends (its slot is free and its task's next event
+            # may be due now) and when this process writes an event.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()

@@ -14,12 +14,12 @@ start stays due.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.domain.tasks import TaskRecord, TaskStatus
 
@@ -68,6 +68,23 @@ def snapshot(record: TaskRecord) -> dict[str, Any]:
 
 
 class Outbox(StoreBase):
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], int]) -> None:
+        super().__init__(engine, clock)
+        self._event_listeners: list[Callable[[], None]] = []
+
+    def listen_for_events(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` when this process commits a new event; returns the unsubscriber.
+
+        A dispatcher in the same process then sends at once instead of at its next poll.
+        """
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def _events_written(self) -> None:
+        """After a commit that added events."""
+        for listener in list(self._event_listeners):
+            listener()
+
     async def due_events(
         self,
         limit: int = 50,

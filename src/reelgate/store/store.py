@@ -147,6 +147,7 @@ class Store(Outbox):
                 reseed_task_ids()
                 continue
             self._wakeup.notify_here()
+            self._events_written()
             return record
         raise RuntimeError("could not allocate a unique task id")
 
@@ -399,7 +400,8 @@ class Store(Outbox):
             if row is None:
                 return False
             await add_event(conn, _row_to_task(row))
-            return True
+        self._events_written()
+        return True
 
     # -- helpers ----------------------------------------------------------------------------
 
