@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
+from reelgate.api import create_app
 from reelgate.domain.errors import InvalidParameterError
 from reelgate.domain.netguard import (
     Resolver,
@@ -11,6 +15,9 @@ from reelgate.domain.netguard import (
     check_callback_url,
     public_addresses,
 )
+from reelgate.settings import Settings
+
+from .helpers import assert_error
 
 ALLOW = "REELGATE_CALLBACK_ALLOW_PRIVATE"
 
@@ -145,3 +152,22 @@ async def test_create_time_check_accepts_public_and_allowed_private_targets() ->
         "https://good.example/hook", False, allow_setting=ALLOW, resolve=resolve
     )
     await check_callback_url("http://rebind.example/", True, allow_setting=ALLOW, resolve=resolve)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://100.64.0.9/hook", "http://[2002:7f00:1::]:8000/", "http://[2002:a9fe:a9fe::]/"],
+)
+async def test_the_api_refuses_with_1201_naming_the_setting(tmp_path: Path, url: str) -> None:
+    app = create_app(Settings(data_dir=tmp_path, callback_allow_private=False))
+    async with app.router.lifespan_context(app):
+        creds = await app.state.services.store.create_account("x")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            r = await client.post(
+                "/v1/videos/text2video",
+                json={"prompt": "x", "callback_url": url},
+                headers={"Authorization": f"Bearer {creds.api_key}"},
+            )
+        assert await app.state.services.store.list_tasks(creds.account_id, 1, 10) == []
+    assert_error(r, 400, 1201, "callback_url: host", f"set {ALLOW}=true")
