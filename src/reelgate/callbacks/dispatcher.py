@@ -268,7 +268,12 @@ class CallbackDispatcher:
 
     async def _attempt(self, event: TaskEvent) -> _Failure | None:
         timeout = self._settings.callback_timeout_s
-        body = encode_body(self.render(event))
+        try:
+            body = encode_body(self.render(event))
+        except Exception as exc:
+            # Costs one attempt (and is retried) instead of leaving the event leased.
+            log.exception("callback %s: rendering the body failed", webhook_id(event))
+            return _Failure(f"rendering the body failed: {_describe(exc)}")
         headers = {"Content-Type": "application/json"}
         if self._settings.webhook_secret:
             headers.update(webhook_headers(self._settings.webhook_secret, webhook_id(event), body))
