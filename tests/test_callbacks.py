@@ -35,6 +35,8 @@ from reelgate.domain.tasks import CALLBACK_FIELDS, TaskStatus, no_urls
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
+from reelgate.store.db import create_engine
+from reelgate.store.migrate import upgrade
 from reelgate.store.tables import task_events
 
 PG_URL = os.environ.get(
@@ -489,3 +491,46 @@ async def test_only_events_still_pending_and_due_are_leased(store: Store) -> Non
     assert fresh.status == "processing"
     assert await store.lease_events([fresh.id], 60) == set()  # leased once only
     assert await store.due_events(skip_tasks=[task_id]) == []
+
+
+async def test_outbox_rows_from_before_the_upgrade_are_still_delivered(
+    tmp_path: Path, settings: Settings, receiver: Receiver
+) -> None:
+    """A database at revision 0001 (bodies in the outbox) upgraded to head in place."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    await upgrade(engine, "0001")
+    body = {"task_id": "217413177147939001", "task_status": "succeed", "task_result": {}}
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0)"))
+        await conn.execute(
+            text(
+                "INSERT INTO tasks (task_id, account_id, model_name, params, status, status_msg,"
+                " progress, callback_url, watermark, result, units, created_at, updated_at,"
+                " attempts) VALUES (:id, 1, 'kling-v1', '{}', 'succeed', '', 100, :cb, 0, '{}',"
+                " '1', 0, 0, 1)"
+            ),
+            {"id": body["task_id"], "cb": receiver.url()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO task_events (task_id, status, payload, callback_url, created_at,"
+                " delivery, attempts, next_attempt_at) VALUES (:id, 'succeed', :body, :cb, 0,"
+                " 'pending', 0, 0)"
+            ),
+            {"id": body["task_id"], "body": json.dumps(body), "cb": receiver.url()},
+        )
+    await engine.dispose()
+
+    store = await Store.open(url)  # migrates to head
+    try:
+        dispatcher = dispatcher_for(store, settings)
+        try:
+            assert await dispatcher.run_once() == 1
+        finally:
+            await dispatcher.stop()
+        assert [r.payload for r in receiver.requests] == [body]
+        (event,) = await store.events_for(body["task_id"])
+        assert event.delivery == "delivered" and event.base_url is None
+    finally:
+        await store.close()
