@@ -159,7 +159,7 @@ async def test_final_unit_deduction_is_canonical(api: Api) -> None:
     claimed = await api.store.claim_task("w1", 60)
     assert claimed is not None and claimed.task_id == task_id
     assert Decimal(claimed.units) == 7  # stored as "7.0" by older versions
-    assert await api.store.finish_task(task_id, "w1", {"videos": []}, lambda key: None)
+    assert await api.store.finish_task(task_id, "w1", {"videos": []})
     task = assert_ok(await api.client.get(f"{CREATE}/{task_id}", headers=api.key_headers))
     assert task["task_status"] == "succeed" and task["final_unit_deduction"] == "7"
     (listed,) = assert_ok(await api.client.get(CREATE, headers=api.key_headers))

@@ -31,9 +31,12 @@ from sqlalchemy.pool import NullPool
 
 from reelgate.callbacks import USER_AGENT, CallbackDispatcher, verify_signature
 from reelgate.callbacks.receiver import Receiver
-from reelgate.domain.tasks import CALLBACK_FIELDS, TaskStatus
+from reelgate.domain.tasks import CALLBACK_FIELDS, TaskStatus, no_urls
 from reelgate.settings import Settings
+from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
+from reelgate.store.db import create_engine
+from reelgate.store.migrate import upgrade
 from reelgate.store.tables import task_events
 
 PG_URL = os.environ.get(
@@ -130,7 +133,7 @@ async def start_processing(store: Store, task_id: str) -> None:
 
 
 async def succeed(store: Store, task_id: str) -> None:
-    assert await store.finish_task(task_id, "w1", {"videos": []}, sign=lambda key: None)
+    assert await store.finish_task(task_id, "w1", {"videos": []})
 
 
 async def deliveries(store: Store, task_id: str) -> list[tuple[str, str, int, str | None]]:
@@ -159,6 +162,7 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 
 
 def dispatcher_for(store: Store, settings: Settings, **kw: Any) -> CallbackDispatcher:
+    kw.setdefault("links", lambda base: no_urls)
     return CallbackDispatcher(store, settings, poll_interval_s=0.1, **kw)
 
 
@@ -388,3 +392,145 @@ async def test_stop_cuts_hanging_attempt_and_it_is_sent_again_later(
     assert [r.answer for r in receiver.requests] == ["hang", "200"]
     assert receiver.requests[0].body == receiver.requests[1].body
     assert (await deliveries(store, task_id))[0][1] == "delivered"
+
+
+# -- rendering at delivery ------------------------------------------------------------------
+
+
+async def test_links_are_signed_at_delivery_under_the_base_the_task_came_through(
+    store: Store, settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "files", b"k" * 32, ttl_s=3600)
+    mp4 = tmp_path / "clip.mp4"
+    mp4.write_bytes(b"\x00" * 64)
+    account = await store.create_account("links")
+    ids = []
+    for base in ("https://videos.example:8443/", None):
+        record = await store.create_task(
+            NewTask(
+                account.account_id,
+                "kling-v1",
+                {"prompt": "p"},
+                Decimal(1),
+                callback_url=receiver.url(),
+                base_url=base,
+            )
+        )
+        key = f"videos/{record.task_id}/0.mp4"
+        storage.put(key, mp4, "video/mp4")
+        await start_processing(store, record.task_id)
+        video = {"id": "v", "key": key, "duration": "5"}
+        assert await store.finish_task(record.task_id, "w1", {"videos": [video]})
+        ids.append(record.task_id)
+    # The store holds the change, not a body: no link was signed inside its transaction.
+    final = (await store.events_for(ids[0]))[-1]
+    assert "task_result" not in final.payload and final.base_url == "https://videos.example:8443/"
+
+    def links(base: str) -> Any:
+        return lambda key: storage.sign(key, base)
+
+    for public_url, expected in [
+        (None, ["https://videos.example:8443/files/", settings.base_url + "/files/"]),
+        ("https://cdn.example", ["https://cdn.example/files/"] * 2),
+    ]:
+        receiver.requests.clear()
+        for task_id in ids:  # (re)send only the final events
+            (*earlier, event) = await store.events_for(task_id)
+            for done in earlier:
+                await store.mark_event(done.id, "delivered")
+            await store.mark_event(event.id, "pending", next_attempt_at=0)
+        configured = dataclasses.replace(settings, public_url=public_url)
+        dispatcher = dispatcher_for(store, configured, links=links)
+        try:
+            while len(receiver.requests) < 2:
+                await dispatcher.run_once()
+        finally:
+            await dispatcher.stop()
+        by_task = {r.payload["task_id"]: r.payload for r in receiver.requests}
+        for task_id, prefix in zip(ids, expected, strict=True):
+            (video,) = by_task[task_id]["task_result"]["videos"]
+            assert video["url"].startswith(prefix) and "signature=" in video["url"]
+            assert by_task[task_id]["task_status"] == "succeed"
+
+
+async def test_events_written_in_the_old_format_are_delivered_as_they_were(
+    store: Store, settings: Settings, receiver: Receiver
+) -> None:
+    task_id = await create_task(store, receiver.url())
+    async with store.engine.begin() as conn:  # a row as the old store wrote it: the body
+        await conn.execute(task_events.delete().where(task_events.c.task_id == task_id))
+        old_body = {"task_id": task_id, "task_status": "submitted", "legacy": "kept as is"}
+        await conn.execute(
+            task_events.insert().values(
+                task_id=task_id,
+                status="submitted",
+                payload=old_body,
+                callback_url=receiver.url(),
+                created_at=0,
+                delivery="pending",
+                attempts=0,
+                next_attempt_at=0,
+            )
+        )
+    dispatcher = dispatcher_for(store, settings)
+    try:
+        assert await dispatcher.run_once() == 1
+    finally:
+        await dispatcher.stop()
+    assert [r.payload for r in receiver.requests] == [old_body]
+
+
+async def test_only_events_still_pending_and_due_are_leased(store: Store) -> None:
+    task_id = await create_task(store, "http://a")
+    (stale,) = await store.due_events()  # read, not leased: it stays due for others
+    assert [e.id for e in await store.due_events()] == [stale.id]
+    await store.mark_event(stale.id, "delivered")  # recorded after the read
+    assert await store.lease_events([stale.id], 60) == set()  # the stale read is dropped
+    await start_processing(store, task_id)
+    (fresh,) = await store.due_events(lease_s=60)
+    assert fresh.status == "processing"
+    assert await store.lease_events([fresh.id], 60) == set()  # leased once only
+    assert await store.due_events(skip_tasks=[task_id]) == []
+
+
+async def test_outbox_rows_from_before_the_upgrade_are_still_delivered(
+    tmp_path: Path, settings: Settings, receiver: Receiver
+) -> None:
+    """A database at revision 0001 (bodies in the outbox) upgraded to head in place."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    await upgrade(engine, "0001")
+    body = {"task_id": "217413177147939001", "task_status": "succeed", "task_result": {}}
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0)"))
+        await conn.execute(
+            text(
+                "INSERT INTO tasks (task_id, account_id, model_name, params, status, status_msg,"
+                " progress, callback_url, watermark, result, units, created_at, updated_at,"
+                " attempts) VALUES (:id, 1, 'kling-v1', '{}', 'succeed', '', 100, :cb, 0, '{}',"
+                " '1', 0, 0, 1)"
+            ),
+            {"id": body["task_id"], "cb": receiver.url()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO task_events (task_id, status, payload, callback_url, created_at,"
+                " delivery, attempts, next_attempt_at) VALUES (:id, 'succeed', :body, :cb, 0,"
+                " 'pending', 0, 0)"
+            ),
+            {"id": body["task_id"], "body": json.dumps(body), "cb": receiver.url()},
+        )
+    await engine.dispose()
+
+    store = await Store.open(url)  # migrates to head
+    try:
+        dispatcher = dispatcher_for(store, settings)
+        try:
+            assert await dispatcher.run_once() == 1
+        finally:
+            await dispatcher.stop()
+        assert [r.payload for r in receiver.requests] == [body]
+        (event,) = await store.events_for(body["task_id"])
+        assert event.delivery == "delivered" and event.base_url is None
+    finally:
+        await store.close()

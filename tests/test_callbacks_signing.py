@@ -92,6 +92,9 @@ def test_retry_delay_doubles_with_bounded_jitter_and_a_cap() -> None:
     assert retry_delay_s(10_000, 1.0) == 600  # no overflow for absurd attempt counts
 
 
+ALLOW = "REELGATE_CALLBACK_ALLOW_PRIVATE"
+
+
 async def _no_dns(host: str, port: int) -> list[str]:
     raise AssertionError("must not resolve")
 
@@ -103,11 +106,15 @@ async def test_target_is_pinned_to_the_checked_address() -> None:
         asked.append((host, port))
         return ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]
 
-    plain = await callback_target("http://hooks.example.com:8080/in?a=1", False, resolve)
+    plain = await callback_target(
+        "http://hooks.example.com:8080/in?a=1", False, allow_setting=ALLOW, resolve=resolve
+    )
     assert plain.url == "http://93.184.215.14:8080/in?a=1"
     assert plain.headers == {"Host": "hooks.example.com:8080"}
     assert plain.extensions == {}
-    tls = await callback_target("https://hooks.example.com/in", False, resolve)
+    tls = await callback_target(
+        "https://hooks.example.com/in", False, allow_setting=ALLOW, resolve=resolve
+    )
     assert tls.url == "https://93.184.215.14/in"
     assert tls.headers == {"Host": "hooks.example.com"}
     # The certificate is still checked against the name, via SNI.
@@ -122,19 +129,21 @@ async def test_rebinding_to_a_private_address_is_refused() -> None:
         return rounds.pop(0)
 
     url = "https://hooks.example.com/in"
-    await callback_target(url, False, resolve)
+    await callback_target(url, False, allow_setting=ALLOW, resolve=resolve)
     with pytest.raises(InvalidParameterError, match="private"):
-        await callback_target(url, False, resolve)
+        await callback_target(url, False, allow_setting=ALLOW, resolve=resolve)
     with pytest.raises(InvalidParameterError, match="metadata"):
-        await callback_target(url, False, resolve)
+        await callback_target(url, False, allow_setting=ALLOW, resolve=resolve)
 
 
 async def test_allow_private_sends_as_is_and_bad_schemes_are_refused() -> None:
-    target = await callback_target("http://receiver.internal:9/x", True, _no_dns)
+    target = await callback_target(
+        "http://receiver.internal:9/x", True, allow_setting=ALLOW, resolve=_no_dns
+    )
     assert (target.url, target.headers, target.extensions) == (
         "http://receiver.internal:9/x",
         {},
         {},
     )
     with pytest.raises(InvalidParameterError, match="not an http"):
-        await callback_target("ftp://example.com/x", True, _no_dns)
+        await callback_target("ftp://example.com/x", True, allow_setting=ALLOW, resolve=_no_dns)

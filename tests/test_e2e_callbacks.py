@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from reelgate.callbacks import verify_signature
 from reelgate.callbacks.receiver import Receiver
 
 from .helpers import assert_ok
-from .server import running_server
+from .server import REELGATE, reelgate_env, running_server, stop
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +70,37 @@ async def test_every_status_change_arrives_in_order_signed_and_retried(tmp_path:
     delivered = [r.payload["task_status"] for r in flaky if r.answer == "200"]
     assert delivered == ["submitted", "processing", "succeed"]
     assert flaky[0].headers["webhook-id"] == flaky[2].headers["webhook-id"]  # same event
+
+
+def start_worker(data: Path) -> subprocess.Popen[bytes]:
+    with (data / "worker.log").open("wb") as log:
+        return subprocess.Popen(
+            [*REELGATE, "worker", "--data-dir", str(data)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=reelgate_env(),
+        )
+
+
+async def test_a_standalone_worker_signs_nothing_links_follow_the_api(tmp_path: Path) -> None:
+    """The worker finishes the task; the API's dispatcher renders the callback with links
+    under the base the task was created through (never the worker's http://127.0.0.1:8000)."""
+    data = tmp_path / "data"
+    async with Receiver() as rx:
+        with running_server(data, "--no-worker") as server:
+            worker = start_worker(data)
+            try:
+                headers = {"Authorization": f"Bearer {server.credentials()['api_key']}"}
+                async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as c:
+                    r = await c.post(
+                        "/v1/videos/text2video",
+                        json={"prompt": "a quiet street", "callback_url": rx.url()},
+                    )
+                    assert_ok(r)
+                    await asyncio.wait_for(rx.wait_for_count(3), 120)
+            finally:
+                stop(worker)
+    final = rx.requests[-1].payload
+    assert final["task_status"] == "succeed", (data / "worker.log").read_text()
+    (video,) = final["task_result"]["videos"]
+    assert video["url"].startswith(f"{server.base_url}/files/"), video["url"]

@@ -31,7 +31,7 @@ async def test_only_dirs_of_current_leased_attempts_survive(store: Store, tmp_pa
         return task_id
 
     finished = await claimed("w-finished", 300)
-    assert await store.finish_task(finished, "w-finished", {"videos": []}, lambda k: None)
+    assert await store.finish_task(finished, "w-finished", {"videos": []})
     reclaimed = await claimed("w-killed", 1)
     running = await claimed("w-running", 300)
     given_back = await claimed("w-given-back", 300)

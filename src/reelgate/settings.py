@@ -7,6 +7,7 @@ whose ``--help`` names the variable (see :func:`help_for`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import typing
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -35,7 +38,14 @@ class Settings:
     public_url: str | None = _setting(
         "REELGATE_PUBLIC_URL",
         None,
-        "base URL clients reach this server at, for links in callbacks (default http://HOST:PORT)",
+        "base URL clients reach this server at, for result links in responses and callbacks"
+        " (default: the URL each request came through, as trusted proxies forward it)",
+    )
+    forwarded_allow_ips: str = _setting(
+        "REELGATE_FORWARDED_ALLOW_IPS",
+        "127.0.0.1",
+        "comma-separated IPs/CIDRs of proxies whose X-Forwarded-Proto/-Host/-For and Forwarded"
+        " headers are trusted ('*': any peer)",
     )
     workers: int = _setting("REELGATE_WORKERS", 2, "concurrent task slots of an in-process worker")
     run_worker: bool = _setting(
@@ -90,7 +100,7 @@ class Settings:
     callback_allow_private: bool = _setting(
         "REELGATE_CALLBACK_ALLOW_PRIVATE",
         False,
-        "allow callback URLs on loopback/private/link-local addresses",
+        "allow callback URLs on non-global addresses (loopback, private, link-local, CGNAT...)",
     )
     callback_max_attempts: int = _setting(
         "REELGATE_CALLBACK_MAX_ATTEMPTS", 8, "delivery attempts per callback event"
@@ -101,6 +111,26 @@ class Settings:
     callback_timeout_s: float = _setting(
         "REELGATE_CALLBACK_TIMEOUT", 10.0, "timeout of one callback attempt, seconds"
     )
+
+    def __post_init__(self) -> None:
+        _ = self.forwarded_allow  # a malformed list fails when the settings are read
+
+    @property
+    def forwarded_allow(self) -> tuple[IPNetwork | str, ...]:
+        """FORWARDED_ALLOW_IPS parsed: networks (an IP is a /32 or /128), and "*" for any."""
+        allow: list[IPNetwork | str] = []
+        for item in (part.strip() for part in self.forwarded_allow_ips.split(",")):
+            if item == "*":
+                allow.append(item)
+            elif item:
+                try:
+                    allow.append(ipaddress.ip_network(item, strict=False))
+                except ValueError:
+                    raise ValueError(
+                        f"{env_name('forwarded_allow_ips')}: {item!r} is not an IP address,"
+                        " a network (CIDR) or '*'"
+                    ) from None
+        return tuple(allow)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -137,7 +167,12 @@ class Settings:
 
     @property
     def base_url(self) -> str:
+        """Where this server listens, as a URL (PUBLIC_URL when set); for messages and setup."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def links_base(self, seen: str | None) -> str:
+        """Base of result links: PUBLIC_URL, else ``seen`` (the URL a request came through)."""
+        return (self.public_url or seen or self.base_url).rstrip("/")
 
     def link_secret(self) -> bytes:
         """The signing key, created once in the data directory when not configured."""
@@ -189,6 +224,11 @@ _FIELD_TYPES: dict[str, Any] = {
     name: _base_type(hint) for name, hint in typing.get_type_hints(Settings).items()
 }
 _ENV_NAMES = {f.name: f.metadata["env"] for f in dataclasses.fields(Settings)}
+
+
+def env_name(name: str) -> str:
+    """The ``REELGATE_*`` variable of setting ``name`` (for messages that name a setting)."""
+    return str(_ENV_NAMES[name])
 
 
 def help_for(name: str) -> str:

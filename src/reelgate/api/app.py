@@ -19,6 +19,7 @@ from reelgate.store import Store
 
 from .docs_ui import docs_router
 from .middleware import RequestIdMiddleware, install_error_handlers
+from .proxy import ForwardedHeadersMiddleware, TrustedProxies
 from .routes import files_router, health_router, router
 from .service import Services
 
@@ -79,6 +80,7 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware, trusted=TrustedProxies(settings.forwarded_allow))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(router, prefix="/kling", include_in_schema=False)

@@ -69,7 +69,9 @@ router = APIRouter()
     tags=["text2video"],
 )
 async def create_text2video(request: Request, svc: Svc, account: Account) -> JSONResponse:
-    task = await svc.create_text2video(account, await _json_body(request))
+    task = await svc.create_text2video(
+        account, await _json_body(request), base_url=str(request.base_url)
+    )
     return ok(created_task(task), request_id_of(request))
 
 

@@ -13,7 +13,7 @@ from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video, require_task_ident
 from reelgate.domain.tasks import Signer, TaskData, TaskRecord, task_data
-from reelgate.settings import Settings
+from reelgate.settings import Settings, env_name
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
 
@@ -30,14 +30,24 @@ class Services:
         return self.health() if self.health is not None else {}
 
     def signer(self, base_url: str) -> Signer:
-        return lambda key: self.storage.sign(key, self.settings.public_url or base_url)
+        """Links for a response to a request that came through ``base_url``."""
+        base = self.settings.links_base(base_url)
+        return lambda key: self.storage.sign(key, base)
 
-    async def create_text2video(self, account_id: int, payload: Any) -> TaskRecord:
+    async def create_text2video(
+        self, account_id: int, payload: Any, base_url: str | None = None
+    ) -> TaskRecord:
+        """Create a task; ``base_url`` (the URL the request came through) is kept for the
+        links in its callbacks."""
         asked = parse_text2video(payload)
         spec = self.catalog.resolve(asked.model_name)
         req = spec.accept(asked)  # what the model cannot honour is refused, the rest ignored
         if req.callback_url:
-            await check_callback_url(req.callback_url, self.settings.callback_allow_private)
+            await check_callback_url(
+                req.callback_url,
+                self.settings.callback_allow_private,
+                allow_setting=env_name("callback_allow_private"),
+            )
         params = req.model_dump(mode="json", exclude_none=True)
         params["model_name"] = spec.id
         return await self.store.create_task(
@@ -49,6 +59,7 @@ class Services:
                 external_task_id=req.external_task_id,
                 callback_url=req.callback_url,
                 watermark=req.watermark,
+                base_url=base_url,
             ),
             default_concurrency=self.settings.max_concurrent_tasks,
         )

@@ -1,14 +1,21 @@
 """Delivery of outbox events to callback URLs (contract §7).
 
-The store writes one outbox row per task status change, with the flat callback body already
-built, in the same transaction as the change. The dispatcher polls the outbox, POSTs each due
-event and records the outcome with ``Store.mark_event``: ``delivered`` on 2xx; otherwise a
-retry with exponential backoff, until ``callback_max_attempts``, then ``dead``.
+The store writes one outbox row per task status change (a snapshot of the task), in the same
+transaction as the change. The dispatcher polls the outbox, renders each due event's flat body
+with ``callback_body`` and fresh signed links (``links``: base URL -> signer; the base is the
+one the task was created through, or ``REELGATE_PUBLIC_URL``), POSTs it and records the outcome
+with ``Store.mark_event``: ``delivered`` on 2xx; otherwise a retry with exponential backoff,
+until ``callback_max_attempts``, then ``dead``.
 
 Order per task: ``Store.due_events`` hands out only each task's oldest pending event, and the
 dispatcher keeps at most one delivery per task in flight. A retried event therefore holds back
 the later events of its own task, never those of another task. Delivery is at least once: an
 attempt cut short (shutdown, crash) before its outcome is recorded is sent again.
+
+On time: the dispatcher leases exactly the events it starts, in the pass that reads them. An
+event it does not start (no free slot) is not leased and stays due for the next pass; one read
+before its previous attempt was recorded fails the lease's compare-and-set and is dropped. (It
+used to lease every event it read, so a skipped one sat idle for the whole lease, 40 s.)
 
 The dispatcher never touches tasks: a slow or dead receiver cannot delay or fail one.
 """
@@ -28,7 +35,8 @@ from functools import partial
 import httpx
 
 from reelgate.domain.errors import InvalidParameterError
-from reelgate.settings import Settings
+from reelgate.domain.tasks import Signer, callback_body
+from reelgate.settings import Settings, env_name
 from reelgate.store import Store, TaskEvent
 
 from .signing import secret_key, webhook_headers
@@ -73,6 +81,10 @@ class _Failure:
     permanent: bool = False  # retrying cannot help (refused target, malformed URL)
 
 
+# A base URL -> the signer of result links under it (storage's ``sign``).
+Links = Callable[[str], Signer]
+
+
 class CallbackDispatcher:
     """Runs beside the API (``create_app(settings, background=[dispatcher])``) or alone."""
 
@@ -81,9 +93,11 @@ class CallbackDispatcher:
         store: Store,
         settings: Settings,
         *,
+        links: Links,
         transport: httpx.AsyncBaseTransport | None = None,
         concurrency: int = 16,
-        poll_interval_s: float = 0.5,
+        # Other processes' events are found by polling: this bounds their wait.
+        poll_interval_s: float = 0.25,
         max_backoff_s: float = MAX_BACKOFF_S,
         stop_grace_s: float = 5.0,
     ) -> None:
@@ -91,6 +105,7 @@ class CallbackDispatcher:
             secret_key(settings.webhook_secret)  # a malformed secret fails at startup, not later
         self._store = store
         self._settings = settings
+        self._links = links
         self._transport = transport
         self._concurrency = max(1, concurrency)
         self._poll_s = poll_interval_s
@@ -98,15 +113,17 @@ class CallbackDispatcher:
         self._stop_grace_s = stop_grace_s
         self._client: httpx.AsyncClient | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}  # task_id -> its delivery
-        self._fetch_windows: list[set[str]] = []
         self._retry_heap: list[int] = []  # ms times of retries this process scheduled
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._loop_task is None:
+            # Events written in this process wake the loop at once; others' are polled for.
+            self._unlisten = self._store.listen_for_events(self._wake.set)
             self._loop_task = asyncio.create_task(self._run(), name="callback dispatcher")
 
     async def stop(self) -> None:
@@ -114,6 +131,9 @@ class CallbackDispatcher:
 
         A cut attempt is not recorded and its lease is released: it is sent again soon.
         """
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -148,36 +168,32 @@ class CallbackDispatcher:
                 # stop all callbacks, so log and try again after the poll interval.
                 log.exception("callback dispatcher: reading the outbox failed")
                 delay = self._poll_s
-            # Woken early when a delivery ends: its slot is free and its task's next event
-            # may be due now.
+            # Woken early when a delivery ends (its slot is free and its task's next event
+            # may be due now) and when this process writes an event.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
     async def _fetch_due(self) -> list[TaskEvent]:
+        """Read and lease the events to start now: as many as there are free slots.
+
+        Only this loop starts deliveries, and deliveries only end meanwhile, so every event
+        returned here gets a slot and a task of its own: nothing is leased and then skipped.
+        """
         free = self._concurrency - len(self._inflight)
         if free <= 0:
             return []
-        # A delivery that ends while this query runs may be returned in its stale, still
-        # pending form; resending it could even re-open it. Such tasks wait for the next pass.
-        window: set[str] = set()
-        self._fetch_windows.append(window)
-        try:
-            # Events of tasks already in flight come back too: ask for enough to fill every slot.
-            events = await self._store.due_events(
-                free + len(self._inflight), lease_s=self._settings.callback_timeout_s + 30
-            )
-        finally:
-            self._fetch_windows.remove(window)
-        return [e for e in events if e.task_id not in window]
+        # A delivery that ends while this runs may be read in its stale, still pending form;
+        # the lease re-checks each row (pending and due), so such an event is not returned.
+        return await self._store.due_events(
+            free,
+            lease_s=self._settings.callback_timeout_s + 30,
+            skip_tasks=list(self._inflight),
+        )
 
     def _start_deliveries(self, events: Sequence[TaskEvent]) -> list[asyncio.Task[None]]:
         started: list[asyncio.Task[None]] = []
         for event in events:
-            if len(self._inflight) >= self._concurrency:
-                break
-            if event.task_id in self._inflight:
-                continue
             task = asyncio.create_task(self._deliver(event), name=f"callback {event.id}")
             self._inflight[event.task_id] = task
             task.add_done_callback(partial(self._delivery_done, event.task_id))
@@ -186,8 +202,6 @@ class CallbackDispatcher:
 
     def _delivery_done(self, task_id: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(task_id, None)
-        for window in self._fetch_windows:
-            window.add(task_id)
         self._wake.set()
 
     async def _idle_delay(self) -> float:
@@ -254,7 +268,12 @@ class CallbackDispatcher:
 
     async def _attempt(self, event: TaskEvent) -> _Failure | None:
         timeout = self._settings.callback_timeout_s
-        body = encode_body(event.payload)
+        try:
+            body = encode_body(self.render(event))
+        except Exception as exc:
+            # Costs one attempt (and is retried) instead of leaving the event leased.
+            log.exception("callback %s: rendering the body failed", webhook_id(event))
+            return _Failure(f"rendering the body failed: {_describe(exc)}")
         headers = {"Content-Type": "application/json"}
         if self._settings.webhook_secret:
             headers.update(webhook_headers(self._settings.webhook_secret, webhook_id(event), body))
@@ -263,7 +282,9 @@ class CallbackDispatcher:
             # receiver trickling bytes could otherwise hold a slot for ever.
             async with asyncio.timeout(timeout):
                 target = await callback_target(
-                    event.callback_url, self._settings.callback_allow_private
+                    event.callback_url,
+                    self._settings.callback_allow_private,
+                    allow_setting=env_name("callback_allow_private"),
                 )
                 async with self._http().stream(
                     "POST",
@@ -290,6 +311,14 @@ class CallbackDispatcher:
         if 200 <= status < 300:
             return None
         return _Failure(f"HTTP {status}")
+
+    def render(self, event: TaskEvent) -> dict[str, object]:
+        """The flat body of ``event``, with links signed now (fresh for every attempt)."""
+        record = event.record()
+        if record is None:
+            return event.payload  # a row written before snapshots: its body as it was
+        sign = self._links(self._settings.links_base(event.base_url))
+        return callback_body(record, sign)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -31,6 +31,7 @@ class Received:
     body: bytes
     answer: str  # what the receiver did: a status code, "hang" or "close"
     at: float  # time.monotonic() on arrival
+    wall: float = 0.0  # time.time() on arrival, to compare with a body's ``updated_at`` (ms)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -48,6 +49,7 @@ class Receiver:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._arrived = asyncio.Condition()
         self._server: asyncio.Server | None = None
+        self._closing = asyncio.Event()
 
     def script(self, path: str, *answers: str) -> None:
         """The next requests to ``path`` get these answers, in order."""
@@ -81,10 +83,15 @@ class Receiver:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        # Hanging handlers would otherwise outlive the test (and its event loop).
-        for handler in list(self._handlers):
-            handler.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        # Hanging handlers would otherwise outlive the test (and its event loop); they end
+        # on their own (a cancelled handler is reported by asyncio as an error).
+        self._closing.set()
+        handlers = list(self._handlers)
+        if handlers:
+            _, stuck = await asyncio.wait(handlers, timeout=1.0)
+            for handler in stuck:  # mid-read on a silent connection
+                handler.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
         await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -104,10 +111,12 @@ class Receiver:
             script = self._scripts.get(path)
             answer = script.pop(0) if script else self._always.get(path, "200")
             async with self._arrived:
-                self.requests.append(Received(path, headers, body, answer, time.monotonic()))
+                self.requests.append(
+                    Received(path, headers, body, answer, time.monotonic(), time.time())
+                )
                 self._arrived.notify_all()
             if answer == "hang":
-                await asyncio.Event().wait()  # until the client gives up or the receiver closes
+                await self._closing.wait()  # until the client gives up or the receiver closes
             elif answer != "close":
                 writer.write(
                     f"HTTP/1.1 {answer} {HTTPStatus(int(answer)).phrase}\r\n"

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -78,7 +79,9 @@ async def build_app(
     storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
     background: list[Background] = [
         RetentionSweeper(storage, settings),
-        CallbackDispatcher(store, settings),
+        CallbackDispatcher(
+            store, settings, links=lambda base: partial(storage.sign, base_url=base)
+        ),
     ]
     if settings.run_worker:
         background.append(Worker(store, engines.engines, engines.catalog, storage, settings))
@@ -104,6 +107,8 @@ async def run_server(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level="info",
+            # Forwarded headers are read by reelgate's own middleware (REELGATE_FORWARDED_ALLOW_IPS)
+            proxy_headers=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 15,
         )
         await uvicorn.Server(config).serve()

@@ -68,15 +68,11 @@ def worker(
     database_url: DatabaseUrl = None,
     workers: Workers = None,
     models: Models = None,
-    public_url: PublicUrl = None,
 ) -> None:
     """Run a worker on its own: claim tasks from the store and run their engines."""
+    # No --public-url: a worker signs no links (the API and the callback dispatcher do).
     settings = settings_from(
-        data_dir=data_dir,
-        database_url=database_url,
-        workers=workers,
-        models_file=models,
-        public_url=public_url,
+        data_dir=data_dir, database_url=database_url, workers=workers, models_file=models
     )
     from .runtime import run_worker
 

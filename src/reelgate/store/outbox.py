@@ -1,23 +1,35 @@
 """The outbox of task events: written with each status change, read by the callback dispatcher.
 
-Each event holds the flat callback body as it was at the change. Only each task's oldest pending
-event is handed out, which keeps callbacks in order per task; handing events out can lease them,
-so several dispatchers on one database do not send the same event at once.
+Each event records the status change itself: a snapshot of the task's wire-relevant fields
+(status, message, result blob keys, units, times, external id...), never a rendered body. The
+dispatcher renders and signs the callback body when it sends it, so links are fresh and no
+write transaction ever calls storage. Rows written before this format hold the rendered body;
+:meth:`TaskEvent.record` tells the two apart.
+
+Only each task's oldest pending event is handed out, which keeps callbacks in order per task.
+A dispatcher leases exactly the events it starts (:meth:`Outbox.lease_events`), so several
+dispatchers on one database do not send the same event at once, and an event it does not
+start stays due.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from reelgate.domain.tasks import Signer, TaskRecord, callback_body
+from reelgate.domain.tasks import TaskRecord, TaskStatus
 
 from .base import StoreBase
-from .db import is_sqlite
-from .tables import task_events
+from .tables import task_events, tasks
+
+# The key of a snapshot payload; a rendered body (the old format) never has it.
+SNAPSHOT_KEY = "task"
+# TaskRecord fields that are queue state, not part of a status change.
+_QUEUE_FIELDS = ("attempts", "lease_owner", "lease_expires_at")
 
 
 @dataclass(frozen=True)
@@ -25,48 +37,109 @@ class TaskEvent:
     id: int
     task_id: str
     status: str
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # {"task": snapshot}, or the rendered body of rows of old
     callback_url: str
     attempts: int
     created_at: int
     delivery: str = "pending"  # pending, delivered, dead, or none (no callback_url)
     last_error: str | None = None
     next_attempt_at: int = 0
+    base_url: str | None = None  # the base URL the task was created through
+
+    def record(self) -> TaskRecord | None:
+        """The task as it was at this change; None for an old row (payload = its body)."""
+        snapshot = self.payload.get(SNAPSHOT_KEY)
+        if not isinstance(snapshot, dict):
+            return None
+        # Fields the record no longer has are dropped; fields added since take their defaults.
+        known = {k: v for k, v in snapshot.items() if k in TaskRecord.__dataclass_fields__}
+        return TaskRecord(**{**known, "status": TaskStatus(snapshot["status"])})
+
+
+def snapshot(record: TaskRecord) -> dict[str, Any]:
+    """The JSON form of a status change (the inverse of :meth:`TaskEvent.record`)."""
+    data = {
+        name: getattr(record, name)
+        for name in record.__dataclass_fields__
+        if name not in _QUEUE_FIELDS
+    }
+    data["status"] = record.status.value
+    return data
 
 
 class Outbox(StoreBase):
-    async def due_events(self, limit: int = 50, lease_s: float | None = None) -> list[TaskEvent]:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], int]) -> None:
+        super().__init__(engine, clock)
+        self._event_listeners: list[Callable[[], None]] = []
+
+    def listen_for_events(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` when this process commits a new event; returns the unsubscriber.
+
+        A dispatcher in the same process then sends at once instead of at its next poll.
+        """
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def _events_written(self) -> None:
+        """After a commit that added events."""
+        for listener in list(self._event_listeners):
+            listener()
+
+    async def due_events(
+        self,
+        limit: int = 50,
+        lease_s: float | None = None,
+        *,
+        skip_tasks: Collection[str] = (),
+    ) -> list[TaskEvent]:
         """Pending callback events that are due, at most one per task: the oldest.
 
         Delivering only each task's oldest pending event keeps callbacks in order per task.
-        With ``lease_s`` the events are also leased: their next attempt moves ``lease_s`` ahead,
-        so another dispatcher on the same store does not send them meanwhile; recording the
-        attempt with :meth:`mark_event` replaces the lease.
+        Tasks in ``skip_tasks`` (a dispatcher's deliveries in flight) are left out. With
+        ``lease_s`` the events are also leased (:meth:`lease_events`) and only those leased
+        are returned.
         """
-        now = self.clock()
         query = (
-            select(task_events)
+            select(task_events, tasks.c.base_url)
+            .join(tasks, tasks.c.task_id == task_events.c.task_id)
             .where(
                 task_events.c.id.in_(_oldest_pending_per_task()),
-                task_events.c.next_attempt_at <= now,
+                task_events.c.next_attempt_at <= self.clock(),
             )
             .order_by(task_events.c.id)
             .limit(limit)
         )
-        if lease_s is None:
-            async with self._reader() as conn:
-                return [_row_to_event(r) for r in await conn.execute(query)]
-        if not is_sqlite(self.engine):
-            query = query.with_for_update(skip_locked=True)
-        async with self._writer() as conn:
+        if skip_tasks:
+            query = query.where(task_events.c.task_id.not_in(list(skip_tasks)))
+        async with self._reader() as conn:
             events = [_row_to_event(r) for r in await conn.execute(query)]
-            if events:
-                await conn.execute(
-                    update(task_events)
-                    .where(task_events.c.id.in_([e.id for e in events]))
-                    .values(next_attempt_at=now + int(lease_s * 1000))
-                )
+        if lease_s is None or not events:
             return events
+        leased = await self.lease_events([e.id for e in events], lease_s)
+        return [e for e in events if e.id in leased]
+
+    async def lease_events(self, event_ids: Sequence[int], lease_s: float) -> set[int]:
+        """Lease these events for ``lease_s`` seconds; return the ids that were leased.
+
+        Compare-and-set on each row: an event is leased only while it is still pending and
+        due, so one read before its delivery was recorded, or leased by another dispatcher
+        meanwhile, is not. Recording the attempt with :meth:`mark_event` replaces the lease.
+        """
+        if not event_ids:
+            return set()
+        async with self._writer() as conn:
+            now = self.clock()
+            rows = await conn.execute(
+                update(task_events)
+                .where(
+                    task_events.c.id.in_(list(event_ids)),
+                    task_events.c.delivery == "pending",
+                    task_events.c.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + int(lease_s * 1000))
+                .returning(task_events.c.id)
+            )
+            return {int(r.id) for r in rows}
 
     async def release_event(self, event_id: int) -> None:
         """Drop the lease of an event whose attempt was cut short: due again now, uncounted."""
@@ -113,20 +186,21 @@ class Outbox(StoreBase):
     async def events_for(self, task_id: str) -> list[TaskEvent]:
         async with self._reader() as conn:
             rows = await conn.execute(
-                select(task_events)
+                select(task_events, tasks.c.base_url)
+                .join(tasks, tasks.c.task_id == task_events.c.task_id)
                 .where(task_events.c.task_id == task_id)
                 .order_by(task_events.c.id)
             )
             return [_row_to_event(r) for r in rows]
 
 
-async def add_event(conn: AsyncConnection, record: TaskRecord, sign: Signer) -> None:
-    """Record ``record``'s current status in the outbox (inside the change's transaction)."""
+async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
+    """Record ``record``'s status change in the outbox (inside the change's transaction)."""
     await conn.execute(
         insert(task_events).values(
             task_id=record.task_id,
             status=record.status.value,
-            payload=callback_body(record, sign),
+            payload={SNAPSHOT_KEY: snapshot(record)},
             callback_url=record.callback_url,
             created_at=record.updated_at,
             delivery="pending" if record.callback_url else "none",
@@ -158,4 +232,5 @@ def _row_to_event(row: Row[Any]) -> TaskEvent:
         delivery=m["delivery"],
         last_error=m["last_error"],
         next_attempt_at=int(m["next_attempt_at"]),
+        base_url=m["base_url"],
     )

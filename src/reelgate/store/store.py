@@ -23,7 +23,7 @@ from reelgate.domain.errors import (
 )
 from reelgate.domain.ids import new_task_id, now_ms, reseed_task_ids
 from reelgate.domain.models import format_units
-from reelgate.domain.tasks import Signer, TaskRecord, TaskStatus, no_urls
+from reelgate.domain.tasks import TaskRecord, TaskStatus
 
 from . import accounts as acct
 from .accounts import Account, Credentials
@@ -45,6 +45,7 @@ class NewTask:
     external_task_id: str | None = None
     callback_url: str | None = None
     watermark: bool = False
+    base_url: str | None = None  # the URL the request came through: links in callbacks
 
 
 class Store(Outbox):
@@ -146,6 +147,7 @@ class Store(Outbox):
                 reseed_task_ids()
                 continue
             self._wakeup.notify_here()
+            self._events_written()
             return record
         raise RuntimeError("could not allocate a unique task id")
 
@@ -214,9 +216,10 @@ class Store(Outbox):
                     created_at=now,
                     updated_at=now,
                     attempts=0,
+                    base_url=new.base_url,
                 )
             )
-            await add_event(conn, record, no_urls)
+            await add_event(conn, record)
             await self._wakeup.notify_in(conn)
             return record
 
@@ -309,9 +312,12 @@ class Store(Outbox):
             if row is None:
                 return None
             record = _row_to_task(row)
-            if found.status == TaskStatus.SUBMITTED.value:
-                await add_event(conn, record, no_urls)
-            return record
+            wrote_event = found.status == TaskStatus.SUBMITTED.value
+            if wrote_event:
+                await add_event(conn, record)
+        if wrote_event:
+            self._events_written()
+        return record
 
     async def heartbeat(
         self, task_id: str, worker_id: str, lease_s: float, progress: int | None = None
@@ -331,14 +337,14 @@ class Store(Outbox):
         task_id: str,
         worker_id: str,
         result: dict[str, Any],
-        sign: Signer,
+        *,
         units: str | None = None,
     ) -> bool:
         """``processing`` → ``succeed`` with its result, once. False when the lease was lost."""
         values: dict[str, Any] = {"result": result, "progress": 100}
         if units is not None:
             values["units"] = units
-        return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values, sign)
+        return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values)
 
     async def fail_task(self, task_id: str, worker_id: str | None, message: str) -> bool:
         """End a task as ``failed`` (free). ``worker_id`` None: whoever holds it, or nobody yet."""
@@ -348,7 +354,7 @@ class Store(Outbox):
             else [tasks.c.task_id == task_id, tasks.c.status.in_(UNFINISHED)]
         )
         values = {"status_msg": message[:2000]}
-        return await self._end(where, TaskStatus.FAILED, values, no_urls)
+        return await self._end(where, TaskStatus.FAILED, values)
 
     async def release_task(self, task_id: str, worker_id: str, delay_s: float = 0) -> bool:
         """Give a held task back: claimable again at once, or after ``delay_s`` (a retry).
@@ -386,7 +392,7 @@ class Store(Outbox):
         for task_id in ids:
             message = f"worker lost the task {max_attempts} times; giving up"
             still_lost = [*self._held(task_id, None), tasks.c.lease_expires_at < now]
-            if await self._end(still_lost, TaskStatus.FAILED, {"status_msg": message}, no_urls):
+            if await self._end(still_lost, TaskStatus.FAILED, {"status_msg": message}):
                 failed.append(task_id)
         return failed
 
@@ -396,9 +402,7 @@ class Store(Outbox):
             conds.append(tasks.c.lease_owner == worker_id)
         return conds
 
-    async def _end(
-        self, where: list[Any], status: TaskStatus, values: dict[str, Any], sign: Signer
-    ) -> bool:
+    async def _end(self, where: list[Any], status: TaskStatus, values: dict[str, Any]) -> bool:
         """Compare-and-set the task matching ``where`` to a final status, with its event."""
         async with self._writer() as conn:
             row = (
@@ -417,8 +421,9 @@ class Store(Outbox):
             ).first()
             if row is None:
                 return False
-            await add_event(conn, _row_to_task(row), sign)
-            return True
+            await add_event(conn, _row_to_task(row))
+        self._events_written()
+        return True
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -72,6 +72,8 @@ tasks = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_owner", String(100), nullable=True),
     Column("lease_expires_at", BigInteger, nullable=True),
+    # the base URL the task was created through (links in its callbacks); NULL: unknown
+    Column("base_url", Text, nullable=True),
     UniqueConstraint("account_id", "external_task_id", name="uq_tasks_account_external"),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),
@@ -83,7 +85,8 @@ task_events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("task_id", String(24), ForeignKey("tasks.task_id"), nullable=False, index=True),
     Column("status", String(16), nullable=False),
-    Column("payload", JSON, nullable=False),  # the flat callback body at the time of the change
+    # {"task": snapshot of the task at the change}; rows of old: the rendered callback body
+    Column("payload", JSON, nullable=False),
     Column("callback_url", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     # pending: to deliver; delivered; dead: gave up; none: no callback_url

@@ -232,12 +232,7 @@ class Worker:
         if run.lease_lost:
             return  # another worker owns the task now; its result is the one written
         result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
-        ok = await self.store.finish_task(
-            record.task_id,
-            self.worker_id,
-            result,
-            lambda key: self.storage.sign(key, self.settings.base_url),
-        )
+        ok = await self.store.finish_task(record.task_id, self.worker_id, result)
         if not ok:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
 
