@@ -35,6 +35,7 @@ from reelgate.engines.base import (
     VideoFile,
 )
 
+from .child import child_main
 from .entry import ModelEntry, parse_entry
 from .mapping import plan_for
 from .protocol import (
@@ -43,13 +44,14 @@ from .protocol import (
     Finished,
     Generate,
     LoadModel,
+    ModelEvicted,
     ModelLoaded,
     ModelLoading,
     Request,
     StepProgress,
 )
 from .spec import ENGINE_NAME, model_spec
-from .supervisor import DeviceProcess, ProcessCrashedError
+from .supervisor import ChildTarget, DeviceProcess, ProcessCrashedError
 
 log = logging.getLogger("reelgate.engines.diffusers")
 
@@ -73,8 +75,17 @@ class DiffusersEngine:
     name = ENGINE_NAME
     reload_after_s = 300.0  # a failed model is tried again after this long
 
-    def __init__(self, entries: Sequence[Mapping[str, Any]], data_dir: Path) -> None:
+    def __init__(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        data_dir: Path,
+        *,
+        process_target: ChildTarget = child_main,
+        start_method: str = "spawn",
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self._process_target = process_target
+        self._start_method = start_method
         self._entries: dict[str, ModelEntry] = {}
         self._specs: list[ModelSpec] = []
         for raw in entries:
@@ -82,7 +93,7 @@ class DiffusersEngine:
             if entry.id in self._entries:
                 raise ValueError(f"model {entry.id}: id is used by two entries")
             self._entries[entry.id] = entry
-            self._specs.append(model_spec(entry, raw))
+            self._specs.append(model_spec(entry))
         self._devices: dict[str, DeviceProcess] = {}
         self._health = {model_id: ModelHealth("not_loaded") for model_id in self._entries}
 
@@ -99,7 +110,9 @@ class DiffusersEngine:
     def _device(self, device: str) -> DeviceProcess:
         if device not in self._devices:
             cache = self.data_dir / "diffusers-cache"
-            self._devices[device] = DeviceProcess(device, cache)
+            self._devices[device] = DeviceProcess(
+                device, cache, self._process_target, self._start_method
+            )
         return self._devices[device]
 
     def _set_health(self, model_id: str, state: HealthState, message: str = "") -> None:
@@ -110,6 +123,8 @@ class DiffusersEngine:
             self._set_health(event.model_id, "loading")
         elif isinstance(event, ModelLoaded):
             self._set_health(event.model_id, "ready", f"loaded in {event.seconds:.1f} s")
+        elif isinstance(event, ModelEvicted):
+            self._set_health(event.model_id, "not_loaded", f"evicted {event.reason}")
         elif isinstance(event, StepProgress) and progress is not None:
             progress(event.percent)
 

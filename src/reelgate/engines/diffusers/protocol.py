@@ -1,10 +1,10 @@
 """Messages between the engine and its generation process (one per device), over a Pipe.
 
 Engine -> process: :class:`LoadModel`, :class:`Generate`, :class:`Shutdown`. The process answers
-each request with events (:class:`ModelLoading`, :class:`ModelLoaded`, :class:`StepProgress`)
-and exactly one terminal message, :class:`Finished` or :class:`Failed`, all carrying the
-request's id so that a reply to an abandoned request is never taken for the current one.
-Cancellation travels out of band, as a shared event the process checks between steps.
+each request with events (:class:`ModelLoading`, :class:`ModelLoaded`, :class:`ModelEvicted`,
+:class:`StepProgress`) and exactly one terminal message, :class:`Finished` or :class:`Failed`,
+all carrying the request's id so that a reply to an abandoned request is never taken for the
+current one. Cancellation travels out of band, as a shared event the process checks between steps.
 """
 
 from __future__ import annotations
@@ -53,6 +53,15 @@ class ModelLoaded:
 
 
 @dataclass(frozen=True)
+class ModelEvicted:
+    """A resident model was dropped (its weights reload from disk) to make room for another."""
+
+    request_id: int
+    model_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class StepProgress:
     request_id: int
     percent: float
@@ -86,5 +95,5 @@ class Failed:
     model_id: str = ""
 
 
-Event = ModelLoading | ModelLoaded | StepProgress
+Event = ModelLoading | ModelLoaded | ModelEvicted | StepProgress
 Reply = Finished | Failed

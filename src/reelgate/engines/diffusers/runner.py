@@ -8,8 +8,6 @@ abandoned right there (see :func:`_step_callback`), so no frames of a cancelled 
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +52,7 @@ def pipeline_kwargs(loaded: LoadedModel, plan: GenerationPlan, generator: Any) -
         kwargs["frame_rate"] = plan.fps
     if plan.guidance_scale_2 is not None:
         kwargs["guidance_scale_2"] = plan.guidance_scale_2
+    kwargs.update(loaded.call_defaults)
     kwargs.update(plan.call_kwargs)
     return kwargs
 
@@ -74,9 +73,9 @@ def generate(
     loaded.prepare(plan)
     generator = torch.Generator(device="cpu").manual_seed(plan.seed)
     kwargs = pipeline_kwargs(loaded, plan, generator)
-    kwargs["callback_on_step_end"] = _step_callback(loaded, plan, timer, on_progress, should_cancel)
+    kwargs["callback_on_step_end"] = _step_callback(plan, timer, on_progress, should_cancel)
     try:
-        with timer.around_call(loaded.pipe):
+        with loaded.attention(), timer.around_call(loaded.pipe):
             output = loaded.pipe(**kwargs)
     except GenerationCancelledError:
         loaded.pipe.maybe_free_model_hooks()  # what the interrupted call would have done
@@ -101,27 +100,13 @@ def generate(
 
 
 def _step_callback(
-    loaded: LoadedModel,
     plan: GenerationPlan,
     timer: PhaseTimer,
     on_progress: Callable[[float], None],
     should_cancel: Callable[[], bool],
 ) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
-    entry = loaded.entry
-    crash = entry.test_fault == "crash_always" or (
-        entry.test_fault == "crash_once" and plan.try_number == 1
-    )
-
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         timer.step_done()
-        if entry.test_step_delay_s:
-            time.sleep(entry.test_step_delay_s)
-        if crash:
-            os._exit(17)  # test fault: the process dies as in a segfault or a host OOM kill
-        if entry.test_fault == "oom":
-            import torch
-
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB (test)")
         on_progress(STEPS_PERCENT * (step + 1) / plan.steps)
         if should_cancel():
             # The flag makes the pipeline skip its remaining steps, but it would still decode
