@@ -105,6 +105,15 @@ def _load(entry: ModelEntry) -> LoadedModel:
     dtypes = {"default": getattr(torch, entry.dtype)}
     dtypes |= {name: getattr(torch, dtype) for name, dtype in entry.component_dtypes.items()}
     pipe = cls.from_pretrained(entry.weights, **_dtype_argument(dtypes))
+    return configure(entry, pipe)
+
+
+def configure(entry: ModelEntry, pipe: Any) -> LoadedModel:
+    """Apply the entry's options to a pipeline built in memory (the benchmark's random-weight
+    models come here without a directory)."""
+    import diffusers
+    import torch
+
     pipe.set_progress_bar_config(disable=True)
     denoisers = [
         module
@@ -115,7 +124,7 @@ def _load(entry: ModelEntry) -> LoadedModel:
     if entry.speed.fp8 == "storage":
         for denoiser in denoisers:
             denoiser.enable_layerwise_casting(
-                storage_dtype=torch.float8_e4m3fn, compute_dtype=dtypes["default"]
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=getattr(torch, entry.dtype)
             )
     loaded.adapters = _load_loras(pipe, entry)
     _place(torch, pipe, entry)

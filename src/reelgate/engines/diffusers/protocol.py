@@ -79,6 +79,7 @@ class GenerationResult:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     peak_memory_bytes: int | None = None  # GPU; None on CPU
+    phase_peaks: dict[str, int] = field(default_factory=dict)  # phase -> peak GPU bytes
 
 
 @dataclass(frozen=True)

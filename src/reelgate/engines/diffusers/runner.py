@@ -7,6 +7,7 @@ abandoned right there (see :func:`_step_callback`), so no frames of a cancelled 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -67,7 +68,10 @@ def generate(
 
     device = loaded.entry.device
     cuda = device.startswith("cuda")
-    timer = PhaseTimer((lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None))
+    timer = PhaseTimer(
+        (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None),
+        functools.partial(_peak_since_last, torch, device) if cuda else None,
+    )
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     loaded.prepare(plan)
@@ -93,10 +97,17 @@ def generate(
     del output, video
     result = _encode(plan, frames)
     timer.encode_done()
-    peak = int(torch.cuda.max_memory_allocated(device)) if cuda else None
+    peaks = {k: v for k, v in timer.peaks.items() if k != "before"}
+    peak = max(peaks.values()) if peaks else None
     return GenerationResult(
-        **{**result, "timings": timer.phases(), "peak_memory_bytes": peak},
+        **{**result, "timings": timer.phases(), "peak_memory_bytes": peak, "phase_peaks": peaks},
     )
+
+
+def _peak_since_last(torch: Any, device: str) -> int:
+    peak = int(torch.cuda.max_memory_allocated(device))
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
 
 
 def _step_callback(
