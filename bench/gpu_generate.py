@@ -143,7 +143,7 @@ def random_wan(family: str, tiny: bool, device: str, dtype: str) -> Callable[[],
             text = text.to(torch_dtype).eval()
             transformer = WanTransformer3DModel(
                 **(TINY["transformer"] if tiny else config["transformer"])
-            )  # noqa: E501
+            )
             transformer = transformer.to(torch_dtype)
             vae = AutoencoderKLWan(**(TINY["vae"] if tiny else config["vae"])).to(torch.float32)
         scheduler = UniPCMultistepScheduler(
@@ -253,11 +253,11 @@ def measure(
     _free()
     row: dict[str, Any] = {
         k: statistics.median(s.get(k, 0.0) for s in samples) for k in (*PHASES, "total")
-    }  # noqa: E501
+    }
     row["step"] = row["denoise"] / plan.steps
     peaks = {
         p: max(s["peaks"].get(p, 0) for s in samples) for p in ("text_encode", "denoise", "decode")
-    }  # noqa: E501
+    }
     row |= {"name": name, "load": load_s, "first": first, "steps": plan.steps, "peaks": peaks}
     row["transformer"] = transformer
     print(f"  measured {name}: {row['total']:.3f} s", file=sys.stderr)
@@ -302,7 +302,7 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
             continue
         peaks = "/".join(
             f"{r['peaks'][p] / 2**30:.2f}" for p in ("text_encode", "denoise", "decode")
-        )  # noqa: E501
+        )
         cells = [r["name"], str(r["full_steps"]), f"{r['text_encode']:.3f}", f"{r['step']:.4f}"]
         cells += [f"{r['decode']:.3f}", f"{r['encode']:.3f}", f"{r['clip']:.2f}"]
         cells.append(f"{stock['clip'] / r['clip']:.2f}x" if stock else "")

@@ -32,4 +32,5 @@ def test_random_weight_benchmark_reports_phases_per_step_and_floor(tmp_path: Pat
         assert row["steps"] == 2 and row["full_steps"] == 50  # wan2.1-1.3b's 50 steps
         assert row["step"] == pytest.approx(row["denoise"] / 2) and row["step"] > 0
         assert row["clip"] >= row["step"] * 50 and row["floor"] > 0
-    assert "| stock | 50 |" in done.stdout and "64x32, 9 frames, 50 steps (2 measured)" in done.stdout
+    assert "| stock | 50 |" in done.stdout
+    assert "64x32, 9 frames, 50 steps (2 measured)" in done.stdout
