@@ -168,3 +168,61 @@ def test_attention_backend_is_scoped_to_its_model(weights: dict[str, Path], tmp_
         generate(loaded, plan, lambda p: None, lambda: False)
     assert seen == {"m": {"_native_math"}, "p": {"native"}}
     assert active() == before
+
+
+@in_module_loop
+async def test_lora_profiles_switch_per_task_and_a14b_experts_get_their_own_files(
+    weights: dict[str, Path], tmp_path: Path
+):
+    from .tiny_models import build_tiny_wan_lora
+
+    high = build_tiny_wan_lora(weights["wan-a14b"], tmp_path / "high", seed=1)
+    low = build_tiny_wan_lora(weights["wan-a14b"], tmp_path / "low", seed=2)
+    # 4 steps at shift 12: the last one falls below the 0.875 boundary, on the low-noise expert
+    lora = {"path": str(high), "path_2": str(low), "steps": 4, "guidance_scale": 1.0}
+    profiles = {"std": PROFILE, "pro": PROFILE | {"lora": lora}}
+    high_lora = {k: v for k, v in lora.items() if k != "path_2"}
+    only_high = {"std": PROFILE, "pro": PROFILE | {"lora": high_lora}}
+    distilled_schedule = {"std": PROFILE, "pro": PROFILE | {"steps": 4, "guidance_scale": 1.0}}
+    entries = [
+        raw_entry("both", weights["wan-a14b"], profiles=profiles),
+        raw_entry("high", weights["wan-a14b"], profiles=only_high),
+        raw_entry("none", weights["wan-a14b"], profiles=distilled_schedule),
+    ]
+    engine = DiffusersEngine(entries, tmp_path / "data")
+    try:
+        plain = await render(engine, "both", tmp_path / "1", mode="std")
+        both = await render(engine, "both", tmp_path / "2", mode="pro")
+        assert np.array_equal(plain, await render(engine, "both", tmp_path / "3", mode="std"))
+        high_only = await render(engine, "high", tmp_path / "4", mode="pro")
+        none = await render(engine, "none", tmp_path / "5", mode="pro")
+        # the LoRA acts (pro differs from the same schedule without it), and the low-noise
+        # expert's own file acts on its own (both files differ from the high-noise one alone)
+        assert not np.array_equal(both, none) and not np.array_equal(high_only, none)
+        assert not np.array_equal(both, high_only)
+        assert engine.entry("both").profiles["pro"].steps == 4
+    finally:
+        await engine.aclose()
+
+
+@in_module_loop
+@pytest.mark.slow
+async def test_compiled_model_warms_up_its_shapes_before_it_reports_ready(
+    weights: dict[str, Path], tmp_path: Path
+):
+    import asyncio
+
+    entry = raw_entry("c", weights["wan"], compile="regional", aspect_ratios=["16:9"])
+    engine = DiffusersEngine([entry], tmp_path / "data")
+    try:
+        warming = asyncio.ensure_future(engine.warm_up())
+        states = set()
+        while not warming.done():
+            states.add(engine.health()["c"].state)
+            await asyncio.sleep(0.05)
+        await warming
+        assert "starting" in states and str(engine.health()["c"]) == "ready: warmed up 1 shape(s)"
+        clip = await render(engine, "c", tmp_path / "1")
+        assert clip.shape == (9, 32, 64, 3)
+    finally:
+        await engine.aclose()

@@ -340,3 +340,22 @@ BUILDERS = {
     "cogvideox": build_tiny_cogvideox,
     "hunyuan": build_tiny_hunyuan,
 }
+
+
+def build_tiny_wan_lora(weights: Path | str, path: Path | str, seed: int = 0) -> Path:
+    """A random LoRA (rank 2 on the attention projections) for a tiny Wan transformer,
+    saved as diffusers saves one: ``pytorch_lora_weights.safetensors`` in ``path``."""
+    import torch
+    from diffusers import WanPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = WanPipeline.from_pretrained(weights)
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False
+    )
+    pipe.transformer.add_adapter(config)
+    layers = get_peft_model_state_dict(pipe.transformer)
+    WanPipeline.save_lora_weights(path, transformer_lora_layers=layers)
+    return Path(path)

@@ -174,6 +174,17 @@ def _serve(conn: Connection, request: Any, models: Resident, cancel: EventType) 
         log.info("model %s loaded in %.1f s", entry.id, seconds)
         conn.send(ModelLoaded(rid, entry.id, seconds))
     if isinstance(request, LoadModel):
+        from .runner import warm
+
+        for plan in request.warm_plans:
+            if cancel.is_set():
+                return Failed(rid, "cancelled", "warm-up was cancelled")
+            started = time.perf_counter()
+            warm(loaded, plan)
+            log.info(
+                "model %s warmed up %dx%d, %d frames in %.1f s", entry.id, plan.width,
+                plan.height, plan.num_frames, time.perf_counter() - started,
+            )  # fmt: skip
         return Finished(rid)
     return _generate(conn, request, loaded, cancel)
 

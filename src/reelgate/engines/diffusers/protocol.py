@@ -20,8 +20,12 @@ FailureKind = Literal["load", "oom", "cancelled", "error"]
 
 @dataclass(frozen=True)
 class LoadModel:
+    """Load the model, then run one denoising step per plan in ``warm_plans`` (with
+    ``compile``: each shape compiles now, not on the first task that has it)."""
+
     request_id: int
     entry: ModelEntry
+    warm_plans: tuple[GenerationPlan, ...] = ()
 
 
 @dataclass(frozen=True)

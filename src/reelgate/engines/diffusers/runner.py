@@ -58,6 +58,18 @@ def pipeline_kwargs(loaded: LoadedModel, plan: GenerationPlan, generator: Any) -
     return kwargs
 
 
+def warm(loaded: LoadedModel, plan: GenerationPlan) -> None:
+    """One denoising step of ``plan``'s shape and profile, no decode: what compiles a shape."""
+    import torch
+
+    loaded.prepare(plan)
+    kwargs = pipeline_kwargs(loaded, plan, torch.Generator(device="cpu").manual_seed(0))
+    kwargs |= {"num_inference_steps": 1, "output_type": "latent"}
+    kwargs.pop("timesteps", None)
+    with loaded.attention():
+        loaded.pipe(**kwargs)
+
+
 def generate(
     loaded: LoadedModel,
     plan: GenerationPlan,
