@@ -6,6 +6,7 @@ config as a real checkpoint would be, and run through the engine's generation pr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,35 @@ async def test_compiled_model_warms_up_its_shapes_before_it_reports_ready(
         assert clip.shape == (9, 32, 64, 3)
     finally:
         await engine.aclose()
+
+
+# diffusers' LTXConditionPipeline hands a tensor to numpy in a way numpy 2 deprecates
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_ltx_0_9_1_decodes_with_noise_and_runs_in_the_condition_pipeline(tmp_path: Path):
+    """The timestep-aware VAE gets decode_timestep 0.05 / decode_noise_scale 0.025 unless the
+    entry sets them; LTXConditionPipeline serves text-to-video from the same weights."""
+    from reelgate.engines.diffusers.loader import LoadError, load_model
+    from reelgate.engines.diffusers.mapping import GenerationPlan
+    from reelgate.engines.diffusers.runner import generate, pipeline_kwargs
+
+    from .tiny_models import build_tiny_ltx
+
+    aware = build_tiny_ltx(
+        tmp_path / "ltx-0.9.7", timestep_conditioning=True, dynamic_shifting=False
+    )
+    plain = build_tiny_ltx(tmp_path / "ltx-0.9.0")
+    with pytest.raises(LoadError, match="LTXConditionPipeline needs a fixed-shift scheduler"):
+        load_model(parse_entry(raw_entry("x", plain, pipeline="LTXConditionPipeline")))
+    loaded = load_model(parse_entry(raw_entry("a", aware, pipeline="LTXConditionPipeline")))
+    assert type(loaded.pipe).__name__ == "LTXConditionPipeline"
+    plan = GenerationPlan(
+        "t", "a", "std", "a fox", "", 64, 32, 9, 8, 2, 3.0, None, 1, tmp_path, False
+    )
+    kwargs = pipeline_kwargs(loaded, plan, None)
+    assert (kwargs["decode_timestep"], kwargs["decode_noise_scale"]) == (0.05, 0.025)
+    assert generate(loaded, plan, lambda p: None, lambda: False).frames == 9
+    own = load_model(parse_entry(raw_entry("b", aware, call_kwargs={"decode_timestep": 0.1})))
+    own_plan = dataclasses.replace(plan, call_kwargs=dict(own.entry.call_kwargs))
+    assert pipeline_kwargs(own, own_plan, None)["decode_timestep"] == 0.1
+    older = load_model(parse_entry(raw_entry("c", plain)))
+    assert "decode_timestep" not in pipeline_kwargs(older, plan, None)

@@ -146,11 +146,15 @@ def build_tiny_wan_ti2v(path: Path | str) -> Path:
     return _build_wan(path, "ti2v")
 
 
-def build_tiny_ltx(path: Path | str) -> Path:
+def build_tiny_ltx(
+    path: Path | str, *, timestep_conditioning: bool = False, dynamic_shifting: bool = True
+) -> Path:
     """LTX-Video: T5 text encoder, LTXVideoTransformer3DModel, AutoencoderKLLTXVideo.
 
     The VAE compresses 8x in space and time (the real one: 32x and 8x), so 8k+1 frames and
-    multiples of 32 fit it as they fit the real model.
+    multiples of 32 fit it as they fit the real model. ``timestep_conditioning``: the
+    timestep-aware decoder of LTX-Video 0.9.1+; ``dynamic_shifting=False``: the fixed schedule
+    the 0.9.7+ checkpoints ship for LTXConditionPipeline.
     """
     import torch
     from diffusers import (
@@ -189,9 +193,10 @@ def build_tiny_ltx(path: Path | str) -> Path:
         patch_size_t=1,
         encoder_causal=True,
         decoder_causal=False,
+        timestep_conditioning=timestep_conditioning,
     )
     scheduler = FlowMatchEulerDiscreteScheduler(
-        use_dynamic_shifting=True,
+        use_dynamic_shifting=dynamic_shifting,
         base_shift=0.95,
         max_shift=2.05,
         base_image_seq_len=1024,

@@ -149,6 +149,14 @@ def configure(entry: ModelEntry, pipe: Any) -> LoadedModel:
         pipe.scheduler = scheduler_cls.from_config(
             pipe.scheduler.config, timestep_spacing="trailing"
         )
+    if entry.pipeline == "LTXConditionPipeline" and pipe.scheduler.config.get(
+        "use_dynamic_shifting"
+    ):
+        # it builds its own sigmas and passes no ``mu``; 0.9.7+ checkpoints ship a fixed shift
+        raise LoadError(
+            "LTXConditionPipeline needs a fixed-shift scheduler (use_dynamic_shifting = false,"
+            " as LTX-Video 0.9.7+ ship); these weights are for LTXPipeline"
+        )
     for mode, profile in entry.profiles.items():
         if profile.flow_shift is not None:
             loaded.schedulers[mode] = _with_flow_shift(pipe.scheduler, profile.flow_shift)
