@@ -208,12 +208,13 @@ async def test_lora_profiles_switch_per_task_and_a14b_experts_get_their_own_file
 
 @in_module_loop
 @pytest.mark.slow
+@pytest.mark.parametrize(("name", "compile"), [("wan", "regional"), ("cogvideox", "full")])
 async def test_compiled_model_warms_up_its_shapes_before_it_reports_ready(
-    weights: dict[str, Path], tmp_path: Path
+    weights: dict[str, Path], tmp_path: Path, name: str, compile: str
 ):
     import asyncio
 
-    entry = raw_entry("c", weights["wan"], compile="regional", aspect_ratios=["16:9"])
+    entry = raw_entry("c", weights[name], compile=compile, aspect_ratios=["16:9"])
     engine = DiffusersEngine([entry], tmp_path / "data")
     try:
         warming = asyncio.ensure_future(engine.warm_up())
