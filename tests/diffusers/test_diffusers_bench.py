@@ -1,4 +1,4 @@
-"""``bench/gpu_generate.py --tiny`` runs on CPU and prints one row per variant."""
+"""``bench/gpu_generate.py`` in its CI form: the random-weight mode with the tiny config, on CPU."""
 
 from __future__ import annotations
 
@@ -17,16 +17,20 @@ pytestmark = [pytest.mark.diffusers]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_tiny_benchmark_measures_stock_engine_and_speed_options(tmp_path: Path):
+def test_random_weight_benchmark_reports_phases_per_step_and_floor(tmp_path: Path):
     out = tmp_path / "rows.json"
-    command = [sys.executable, str(ROOT / "bench" / "gpu_generate.py"), "--tiny", "--runs", "1"]
-    command += ["--warmup", "0", "--skip", "compile", "--json", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    command = [sys.executable, str(ROOT / "bench" / "gpu_generate.py")]
+    command += ["--random-weights", "wan2.1-1.3b", "--tiny-config", "--device", "cpu"]
+    command += ["--steps", "2", "--runs", "1", "--warmup", "0", "--skip", "compile"]
+    command += ["--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {row["name"]: row for row in json.loads(out.read_text())}
-    assert list(rows) == ["stock", "engine", "cache first_block", "fp8 storage", "engine e2e"]
-    for name in ("stock", "engine", "cache first_block", "fp8 storage"):
-        phases = rows[name]
-        assert all(phases[p] >= 0 for p in ("text_encode", "denoise", "decode", "encode"))
-        assert phases["total"] >= phases["denoise"] > 0
-    assert "| stock |" in done.stdout and "| engine e2e |" in done.stdout
+    assert list(rows) == ["stock", "engine", "cache first_block", "fp8 storage (memory)"]
+    for row in rows.values():
+        assert all(row[p] >= 0 for p in ("text_encode", "decode", "encode"))
+        assert row["steps"] == 2 and row["full_steps"] == 50  # wan2.1-1.3b's 50 steps
+        assert row["step"] == pytest.approx(row["denoise"] / 2) and row["step"] > 0
+        assert row["clip"] >= row["step"] * 50 and row["floor"] > 0
+    assert "| stock | 50 |" in done.stdout
+    assert "64x32, 9 frames, 50 steps (2 measured)" in done.stdout

@@ -13,11 +13,13 @@ from reelgate.domain.requests import Text2VideoRequest
 from reelgate.engines.base import EngineError, Job
 from reelgate.engines.diffusers import DiffusersEngine
 
+from .faulty_child import faulty_child
 from .tiny_models import build_tiny_wan
 
 pytestmark = [pytest.mark.diffusers]
 
-PROFILE = {"short_side": 32, "fps": 8, "steps": 2, "max_sequence_length": 16}
+PROFILE = {"fps": 8, "steps": 2, "max_sequence_length": 16}
+PROFILE |= {"sizes": {"16:9": [64, 32], "9:16": [32, 64], "1:1": [32, 32]}}
 
 
 async def test_crash_is_retried_once_then_fails_with_a_clear_message(tmp_path: Path):
@@ -31,19 +33,15 @@ async def test_crash_is_retried_once_then_fails_with_a_clear_message(tmp_path: P
             "durations": [1],
             "profiles": {"std": PROFILE},
         }
-        | ({"test_fault": fault} if fault else {})
-        for model_id, fault in (
-            ("crash-once", "crash_once"),
-            ("crash-always", "crash_always"),
-            ("healthy", None),
-        )
+        for model_id in ("m-crash-once", "m-crash-always", "healthy")
     ]
-    engine = DiffusersEngine(entries, tmp_path / "data")
+    # faulty_child runs the real generation process; *-crash-* models kill it mid-step
+    engine = DiffusersEngine(entries, tmp_path / "data", process_target=faulty_child)
     specs = {spec.id: spec for spec in engine.models()}
     request = Text2VideoRequest(prompt="a fox", duration=1)
     try:
         out = await engine.generate(
-            Job("t1", specs["crash-once"], request, tmp_path / "a"), lambda p: None, lambda: False
+            Job("t1", specs["m-crash-once"], request, tmp_path / "a"), lambda p: None, lambda: False
         )
         assert out.videos[0].path.stat().st_size > 0
         process = engine._devices["cpu"]
@@ -51,12 +49,12 @@ async def test_crash_is_retried_once_then_fails_with_a_clear_message(tmp_path: P
 
         with pytest.raises(EngineError) as info:
             await engine.generate(
-                Job("t2", specs["crash-always"], request, tmp_path / "b"),
+                Job("t2", specs["m-crash-always"], request, tmp_path / "b"),
                 lambda p: None,
                 lambda: False,
             )
         assert str(info.value) == (
-            "model crash-always: the generation process died twice (exit code 17);"
+            "model m-crash-always: the generation process died twice (exit code 17);"
             " the task was retried once"
         )
         assert process.starts == 3  # the second death is not followed by a start of its own

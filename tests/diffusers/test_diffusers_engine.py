@@ -27,12 +27,16 @@ from reelgate.engines.base import EngineError, Job, Output, TaskCancelledError  
 from reelgate.engines.diffusers import DiffusersEngine  # noqa: E402
 from reelgate.engines.diffusers.mapping import seed_for  # noqa: E402
 
+from .faulty_child import faulty_child  # noqa: E402
 from .tiny_models import build_tiny_ltx, build_tiny_wan  # noqa: E402
 
 pytestmark = [pytest.mark.diffusers, pytest.mark.asyncio(loop_scope="module")]
 
-STD = {"short_side": 32, "fps": 8, "steps": 2, "max_sequence_length": 16}
-PRO = {"short_side": 48, "fps": 8, "steps": 3, "max_sequence_length": 16}
+# Tiny sizes, given per aspect ratio (the families' official sizes are hundreds of pixels).
+STD = {"fps": 8, "steps": 2, "max_sequence_length": 16}
+STD |= {"sizes": {"16:9": [64, 32], "9:16": [32, 64], "1:1": [32, 32]}}
+PRO = {"fps": 8, "steps": 3, "max_sequence_length": 16}
+PRO |= {"sizes": {"16:9": [80, 48], "9:16": [48, 80], "1:1": [48, 48]}}
 
 
 def tiny_entry(model_id: str, weights: Path, **keys: Any) -> dict[str, Any]:
@@ -63,17 +67,13 @@ async def engine(
     entries = [
         tiny_entry("tiny-wan", weights["wan"], aliases=["kling-v2-5-turbo"]),
         tiny_entry("tiny-ltx", weights["ltx"], profiles={"std": STD}),
-        tiny_entry(
-            "tiny-wan-slow",
-            weights["wan"],
-            test_step_delay_s=0.2,
-            profiles={"std": STD | {"steps": 40}},
-        ),
-        tiny_entry("tiny-wan-oom", weights["wan"], test_fault="oom"),
-        tiny_entry("missing", Path("/nonexistent/weights"), family="wan2.1"),
+        tiny_entry("tiny-wan-slow", weights["wan"], profiles={"std": STD | {"steps": 40}}),
+        tiny_entry("tiny-wan-oom", weights["wan"]),
+        tiny_entry("missing", Path("/nonexistent/weights"), family="wan2.1-1.3b"),
         tiny_entry("corrupt", weights["corrupt"]),
     ]
-    eng = DiffusersEngine(entries, tmp_path_factory.mktemp("data"))
+    # faulty_child runs the real generation process; models named *-slow and *-oom misbehave
+    eng = DiffusersEngine(entries, tmp_path_factory.mktemp("data"), process_target=faulty_child)
     yield eng
     await eng.aclose()
 
@@ -120,9 +120,9 @@ def decode(path: Path) -> np.ndarray:
     ("model_id", "mode", "aspect", "duration", "shape"),
     [
         ("tiny-wan", "std", "16:9", 1, (9, 32, 64)),  # 8 fps x 1 s + 1 = 9 frames (4k+1)
-        ("tiny-wan", "pro", "9:16", 2, (17, 80, 48)),  # 48 * 16/9 = 85.3 -> 80 on the 16 grid
+        ("tiny-wan", "pro", "9:16", 2, (17, 80, 48)),
         ("tiny-ltx", "pro", "1:1", 1, (9, 32, 32)),  # one profile serves both modes; 8k+1
-        ("tiny-ltx", "std", "16:9", 2, (17, 32, 64)),  # 56.9 -> 64 on the 32 grid
+        ("tiny-ltx", "std", "16:9", 2, (17, 32, 64)),
     ],
 )
 async def test_generates_an_mp4_of_the_profile_size_and_snapped_frames(
@@ -169,7 +169,7 @@ async def test_cancellation_stops_between_steps_and_discards_output(engine, tmp_
     started = time.monotonic()
     with pytest.raises(TaskCancelledError):
         await run(engine, "tiny-wan-slow", tmp_path, rec)
-    assert time.monotonic() - started < 6  # 40 steps of 0.2 s would take 8 s
+    assert time.monotonic() - started < 6  # 40 steps of 2 x 0.1 s would take 8 s
     assert 0 < max(rec.percents) < 50
     assert not (tmp_path / "video.mp4").exists()
     await run(engine, "tiny-wan", tmp_path / "after")  # the process is still serving

@@ -30,15 +30,15 @@ aliases = ["kling-v2-5-turbo"]
 device = "cpu"
 durations = [1, 2]
 [models.profiles.std]
-short_side = 32
 fps = 8
 steps = 2
 max_sequence_length = 16
+sizes = {{ "16:9" = [64, 32], "9:16" = [32, 64], "1:1" = [32, 32] }}
 [models.profiles.pro]
-short_side = 48
 fps = 8
 steps = 2
 max_sequence_length = 16
+sizes = {{ "16:9" = [80, 48], "9:16" = [48, 80], "1:1" = [48, 48] }}
 
 [[models]]
 id = "tiny-ltx"
@@ -61,12 +61,12 @@ like = "kling-v1"
 id = "broken"
 engine = "diffusers"
 weights = "{missing}"
-family = "wan2.1"
+family = "wan2.1-1.3b"
 device = "cpu"
 [models.profiles.std]
-short_side = 32
 fps = 8
 steps = 2
+sizes = {{ "16:9" = [64, 32], "9:16" = [32, 64], "1:1" = [32, 32] }}
 """
 
 

@@ -5,7 +5,6 @@ See :mod:`.engine` for the failure policy and :mod:`.mapping` for the request ma
 """
 
 from .engine import DiffusersEngine, ModelHealth
-from .entry import ModelEntry, parse_entry
-from .reader import EntryError
+from .entry import EntryError, ModelEntry, parse_entry
 
 __all__ = ["DiffusersEngine", "EntryError", "ModelEntry", "ModelHealth", "parse_entry"]

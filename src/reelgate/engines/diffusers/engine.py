@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reelgate.domain.models import ModelSpec
+from reelgate.domain.requests import Text2VideoRequest
 from reelgate.engines.base import (
     Cancelled,
     EngineError,
@@ -35,25 +36,27 @@ from reelgate.engines.base import (
     VideoFile,
 )
 
+from .child import child_main
 from .entry import ModelEntry, parse_entry
-from .mapping import plan_for
+from .mapping import GenerationPlan, plan_for
 from .protocol import (
     Event,
     Failed,
     Finished,
     Generate,
     LoadModel,
+    ModelEvicted,
     ModelLoaded,
     ModelLoading,
     Request,
     StepProgress,
 )
 from .spec import ENGINE_NAME, model_spec
-from .supervisor import DeviceProcess, ProcessCrashedError
+from .supervisor import ChildTarget, DeviceProcess, ProcessCrashedError
 
 log = logging.getLogger("reelgate.engines.diffusers")
 
-HealthState = Literal["not_loaded", "loading", "ready", "failed"]
+HealthState = Literal["not_loaded", "loading", "starting", "ready", "failed"]
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,17 @@ class DiffusersEngine:
     name = ENGINE_NAME
     reload_after_s = 300.0  # a failed model is tried again after this long
 
-    def __init__(self, entries: Sequence[Mapping[str, Any]], data_dir: Path) -> None:
+    def __init__(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        data_dir: Path,
+        *,
+        process_target: ChildTarget = child_main,
+        start_method: str = "spawn",
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self._process_target = process_target
+        self._start_method = start_method
         self._entries: dict[str, ModelEntry] = {}
         self._specs: list[ModelSpec] = []
         for raw in entries:
@@ -82,9 +94,10 @@ class DiffusersEngine:
             if entry.id in self._entries:
                 raise ValueError(f"model {entry.id}: id is used by two entries")
             self._entries[entry.id] = entry
-            self._specs.append(model_spec(entry, raw))
+            self._specs.append(model_spec(entry))
         self._devices: dict[str, DeviceProcess] = {}
         self._health = {model_id: ModelHealth("not_loaded") for model_id in self._entries}
+        self._warming: set[str] = set()  # models whose warm-up is running
 
     def models(self) -> list[ModelSpec]:
         return list(self._specs)
@@ -93,13 +106,16 @@ class DiffusersEngine:
         return self._entries[model_id]
 
     def health(self) -> dict[str, ModelHealth]:
-        """Per model: not_loaded, loading, ready, or failed with the reason."""
+        """Per model: not_loaded (or evicted), loading, starting (warming up compiled shapes),
+        ready, or failed with the reason."""
         return dict(self._health)
 
     def _device(self, device: str) -> DeviceProcess:
         if device not in self._devices:
             cache = self.data_dir / "diffusers-cache"
-            self._devices[device] = DeviceProcess(device, cache)
+            self._devices[device] = DeviceProcess(
+                device, cache, self._process_target, self._start_method
+            )
         return self._devices[device]
 
     def _set_health(self, model_id: str, state: HealthState, message: str = "") -> None:
@@ -109,13 +125,23 @@ class DiffusersEngine:
         if isinstance(event, ModelLoading):
             self._set_health(event.model_id, "loading")
         elif isinstance(event, ModelLoaded):
-            self._set_health(event.model_id, "ready", f"loaded in {event.seconds:.1f} s")
+            warming = (
+                event.model_id in self._warming and self._entries[event.model_id].speed.compile
+            )
+            state: HealthState = "starting" if warming else "ready"
+            self._set_health(event.model_id, state, f"loaded in {event.seconds:.1f} s")
+        elif isinstance(event, ModelEvicted):
+            self._set_health(event.model_id, "not_loaded", f"evicted {event.reason}")
         elif isinstance(event, StepProgress) and progress is not None:
             progress(event.percent)
 
     def _lost_device(self, device: str) -> None:
         for model_id, entry in self._entries.items():
-            if entry.device == device and self._health[model_id].state in ("ready", "loading"):
+            if entry.device == device and self._health[model_id].state in (
+                "ready",
+                "loading",
+                "starting",
+            ):
                 self._set_health(model_id, "not_loaded", "generation process restarted")
 
     def _unavailable(self, entry: ModelEntry) -> str | None:
@@ -125,18 +151,49 @@ class DiffusersEngine:
         return None
 
     async def warm_up(self, model_ids: Sequence[str] | None = None) -> dict[str, ModelHealth]:
-        """Load pipelines now (default: all) instead of on their first task."""
+        """Load pipelines now (default: all) instead of on their first task. A model with
+        ``compile`` also runs one step of every shape its profiles can ask for (mode x aspect
+        ratio x duration), so no task pays for compilation; health says ``starting`` until
+        then."""
         for model_id in model_ids or list(self._entries):
             entry = self._entries[model_id]
+            plans = self._warm_plans(entry) if entry.speed.compile else ()
 
-            def load(request_id: int, attempt: int, entry: ModelEntry = entry) -> LoadModel:
-                return LoadModel(request_id, entry)
+            def load(
+                request_id: int,
+                attempt: int,
+                entry: ModelEntry = entry,
+                plans: tuple[GenerationPlan, ...] = plans,
+            ) -> LoadModel:
+                return LoadModel(request_id, entry, plans)
 
+            if plans:
+                self._warming.add(entry.id)
             try:
                 await self._call(entry, load, None, lambda: False)
             except EngineError as exc:
                 log.error("%s", exc)
+            else:
+                if plans:
+                    self._set_health(entry.id, "ready", f"warmed up {len(plans)} shape(s)")
+            finally:
+                self._warming.discard(entry.id)
         return self.health()
+
+    def _warm_plans(self, entry: ModelEntry) -> tuple[GenerationPlan, ...]:
+        spec = next(s for s in self._specs if s.id == entry.id)
+        workdir = self.data_dir / "diffusers-cache" / "warm-up"
+        plans: dict[tuple[str, int, int, int], GenerationPlan] = {}
+        for mode in entry.profiles:
+            for aspect in entry.aspect_ratios:
+                for duration in entry.durations:
+                    request = Text2VideoRequest.model_validate(
+                        {"prompt": "warm-up", "mode": mode, "aspect_ratio": aspect,
+                         "duration": duration}
+                    )  # fmt: skip
+                    plan = plan_for(entry, Job("warm-up", spec, request, workdir))
+                    plans.setdefault((plan.mode, plan.width, plan.height, plan.num_frames), plan)
+        return tuple(plans.values())
 
     async def generate(self, job: Job, progress: Progress, cancelled: Cancelled) -> Output:
         entry = self._entries.get(job.model.id)

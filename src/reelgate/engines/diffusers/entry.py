@@ -1,70 +1,34 @@
-"""A catalogue entry for the diffusers engine, parsed strictly into a :class:`ModelEntry`.
+"""A catalogue entry for the diffusers engine, read into a :class:`ModelEntry`.
 
-Every key is checked when the catalogue is read; a bad one raises :class:`EntryError` (a
-``ValueError``) naming the model id and the key, so the server refuses to start instead of
-failing tasks later. The parsed entry is plain data: it is pickled to the generation process.
-
-Keys (all but ``weights`` optional; defaults come from the family, see :mod:`.families`)::
-
-    weights = "/models/Wan2.1-T2V-1.3B-Diffusers"  # local diffusers dir, or a hub id
-    pipeline = "WanPipeline"     # default: model_index.json's _class_name
-    family = "wan2.1"            # default: detected; required for a hub id
-    dtype = "bfloat16"           # float32 on cpu; vae_dtype: Wan's VAE runs in float32
-    device = "cuda:0"            # one generation process per device
-    durations = [1, 2, 3, 4, 5]  # default: whole seconds within the trained length, up to 10
-    aspect_ratios = ["16:9", "9:16", "1:1"]
-    cfg_scale = true             # accept cfg_scale (mapped onto the guidance range)
-    negative_prompt = true
-    default_negative_prompt = ""
-    camera_control = false       # true: camera moves become a phrase appended to the prompt
-    seed = 42                    # default: derived from the task id
-    units = { per_second = { std = 0.1, pro = 0.2 } }  # or per_clip (a 5 s clip); default 0
-    cpu_offload = false          # "model" | "sequential" | "group"
-    vae_tiling = false
-    attention_backend = "flash"  # any diffusers attention backend name
-    compile = false              # "regional" (repeated blocks) | "full"
-    fp8 = false                  # "storage" (layerwise casting) | "torchao" (SM 8.9+)
-    cache = { type = "first_block", threshold = 0.05 }  # | mag | taylorseer | faster | pab
-    call_kwargs = { decode_timestep = 0.05 }  # extra scalar arguments of the pipeline call
-    [models.profiles.std]        # and/or .pro; one profile serves both modes
-    short_side = 480             # multiple of the family grid; long side follows the aspect
-    fps = 16
-    steps = 30
-    guidance_scale = 5.0
-    guidance_range = [1.0, 10.0] # what cfg_scale 0 and 1 map to
-    guidance_scale_2 = 3.0       # Wan 2.2 A14B low-noise expert
-    flow_shift = 3.0
-    max_sequence_length = 512
-    sizes = { "16:9" = [832, 480] }  # explicit size per aspect ratio
-    lora = { path = "/loras/distill.safetensors", scale = 1.0, steps = 4, guidance_scale = 1.0 }
-
-``test_fault`` ("crash_once" | "crash_always" | "oom") and ``test_step_delay_s`` exist for the
-test suite: they make the generation process misbehave on purpose.
+:mod:`.schema` checks each key's type and range (unknown keys are refused); this module applies
+the family's defaults and the rules that tie keys together. Every failure is an
+:class:`EntryError` (a ``ValueError``) whose message names the model and the key, for example
+``model wan: profiles.std.short_side: wan2.1-1.3b was trained at 480p only, not 720p``, so the
+server refuses to start instead of failing tasks later. The entry is plain data, pickled to the
+generation process.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from reelgate.domain.models import ALL_ASPECTS, ALL_MODES
+from pydantic import ValidationError
 
-from .families import FAMILIES, PIPELINES, Family, FamilyError, detect_family
-from .options import MemoryOptions, SpeedOptions, parse_memory_options, parse_speed_options
-from .profiles import Profile, parse_profiles
-from .reader import EntryError, KeyReader
+from .families import FAMILIES, Family, FamilyError, detect_family
+from .options import CacheSpec, MemoryOptions, SpeedOptions, option_conflicts
+from .profiles import Profile, ProfileError, resolve_profile
+from .schema import EntryConfig, dtype_name
 
 __all__ = ["EntryError", "ModelEntry", "parse_entry"]
 
-COMMON_KEYS = {"id", "engine", "aliases", "description"}
-DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
-DTYPES |= {"float32": "float32", "fp32": "float32"}
-DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
-TEST_FAULTS = ("crash_once", "crash_always", "oom")
 MAX_DURATION = 10  # seconds; default durations stop here or at the family's trained length
+
+
+class EntryError(ValueError):
+    """A catalogue entry for the diffusers engine is invalid; the message names model and key."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +38,7 @@ class ModelEntry:
     family: Family
     pipeline: str
     dtype: str
-    vae_dtype: str | None
+    component_dtypes: Mapping[str, str]  # component -> dtype where it differs (the VAE...)
     device: str  # normalised: "cuda:0", "cpu", ...
     profiles: Mapping[str, Profile]  # mode -> profile; one profile serves both modes
     durations: tuple[int, ...]
@@ -88,9 +52,9 @@ class ModelEntry:
     units_per_second: Mapping[str, Decimal]
     memory: MemoryOptions
     speed: SpeedOptions
-    call_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    test_fault: str | None = None  # test suite only: make the generation process misbehave
-    test_step_delay_s: float = 0.0  # test suite only: sleep after each denoising step
+    call_kwargs: Mapping[str, Any] = field(default_factory=dict)  # family defaults + entry's
+    aliases: tuple[str, ...] = ()
+    description: str = ""
 
     def profile_for(self, mode: str) -> Profile:
         return self.profiles.get(mode) or next(iter(self.profiles.values()))
@@ -98,99 +62,136 @@ class ModelEntry:
 
 def parse_entry(raw: Mapping[str, Any]) -> ModelEntry:
     """Validate one ``[[models]]`` entry; raises :class:`EntryError` naming the model and key."""
-    r = KeyReader(raw, str(raw.get("id", "?")))
-    weights = r.string("weights", required=True) or ""
-    pipeline = r.choice("pipeline", PIPELINES)
-    family_name = r.choice("family", tuple(FAMILIES))
-    if family_name is not None:
-        family = FAMILIES[family_name]
-        if pipeline is not None and pipeline != family.pipeline:
-            raise r.error("pipeline", f"{pipeline} does not run family {family.name}")
-    else:
-        try:
-            family = detect_family(weights, pipeline)
-        except FamilyError as exc:
-            raise r.error("weights", str(exc)) from None
-    device = r.string("device") or "cuda"
-    if not DEVICE.match(device):
-        raise r.error("device", f"{device!r} is not a torch device such as cuda, cuda:1 or cpu")
-    if device in ("cuda", "xpu"):
-        device += ":0"
-    dtype = DTYPES[r.choice("dtype", tuple(DTYPES)) or ("float32" if device == "cpu" else "bf16")]
-    vae_dtype_key = r.choice("vae_dtype", tuple(DTYPES))
-    vae_dtype = DTYPES[vae_dtype_key] if vae_dtype_key else family.vae_dtype
+    model_id = str(raw.get("id", "?"))
+    try:
+        config = EntryConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise EntryError(f"model {model_id}: {_problems(exc)}") from None
+    try:
+        return _resolve(config)
+    except _KeyError as exc:
+        raise EntryError(f"model {model_id}: {exc.key}: {exc}") from None
 
-    profiles = parse_profiles(r, family)
-    durations = tuple(r.int_list("durations", 1, 60) or _default_durations(family, profiles))
-    aspects = tuple(r.str_list("aspect_ratios", ALL_ASPECTS) or ALL_ASPECTS)
-    call_kwargs = r.scalar_table("call_kwargs")
-    negative = r.boolean("negative_prompt", family.negative_prompt)
-    if negative and family.name == "hunyuan" and float(call_kwargs.get("true_cfg_scale", 1)) <= 1:
-        raise r.error("negative_prompt", "hunyuan uses it only with call_kwargs.true_cfg_scale > 1")
-    if r.boolean("sound", False):
-        raise r.error("sound", f"family {family.name} generates no audio")
-    per_clip, per_second = _units(r)
-    memory = parse_memory_options(r)
+
+def _problems(exc: ValidationError) -> str:
+    """pydantic's errors as ``key.path: rule``, without its union and dict-key markers."""
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        parts = [str(p) for p in error["loc"]]
+        union_arm = any(p.startswith("literal[") for p in parts)
+        key = ".".join(p for p in parts if "[" not in p and not p[:1].isupper()) or "entry"
+        if union_arm and (key in problems or len(exc.errors()) > 1):
+            continue  # "cache: Input should be False" says less than the table's own error
+        message = error["msg"].removeprefix("Value error, ")
+        problems.setdefault(key, "unknown key" if error["type"] == "extra_forbidden" else message)
+    return "; ".join(f"{key}: {message}" for key, message in problems.items())
+
+
+class _KeyError(ValueError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _resolve(c: EntryConfig) -> ModelEntry:
+    family = _family(c)
+    device = c.device + (":0" if c.device in ("cuda", "xpu") else "")
+    cpu = device == "cpu"
+    dtype = dtype_name(c.dtype) or ("float32" if cpu else family.dtype)
+    components = {} if cpu else dict(family.component_dtypes)
+    if c.vae_dtype is not None:
+        components["vae"] = dtype_name(c.vae_dtype) or ""
+    aspects = tuple(c.aspect_ratios or family.aspect_ratios)
+    profiles: dict[str, Profile] = {}
+    for mode, profile_config in c.profiles.items():
+        try:
+            profiles[mode] = resolve_profile(mode, profile_config, family, aspects)
+        except ProfileError as exc:
+            raise _KeyError(f"profiles.{mode}.{exc.key}", str(exc)) from None
+    durations = tuple(sorted(c.durations or _default_durations(family, profiles)))
+    if family.durations is not None and not set(durations) <= set(family.durations):
+        allowed = " or ".join(map(str, family.durations))
+        raise _KeyError("durations", f"{family.name} renders {allowed} s clips only")
+    negative = family.negative_prompt if c.negative_prompt is None else c.negative_prompt
+    call_kwargs: dict[str, Any] = dict(family.call_defaults) | dict(c.call_kwargs)
+    true_cfg = float(call_kwargs.get("true_cfg_scale", 1)) > 1
+    if negative and family.name == "hunyuan" and not true_cfg:
+        raise _KeyError(
+            "negative_prompt", "hunyuan uses it only with call_kwargs.true_cfg_scale > 1"
+        )
+    memory = MemoryOptions(
+        cpu_offload=c.cpu_offload or None,
+        vae_tiling=c.vae_tiling,
+        attention_backend=c.attention_backend,
+    )
     if memory.cpu_offload and not device.startswith(("cuda", "xpu")):
-        raise r.error("cpu_offload", f"offloading needs a GPU device, not {device}")
-    entry = ModelEntry(
-        id=r.model_id,
-        weights=weights,
+        raise _KeyError("cpu_offload", f"offloading needs a GPU device, not {device}")
+    cache = None
+    if c.cache is not False:
+        cache = CacheSpec(c.cache.type, dict(c.cache.model_extra or {}))
+    speed = SpeedOptions(compile=c.compile or None, cache=cache, fp8=c.fp8 or None)
+    for key, message in option_conflicts(family, speed, true_cfg):
+        raise _KeyError(key, message)
+    pipeline = c.pipeline or family.pipelines[0]
+    default_negative = family.default_negative_prompt
+    return ModelEntry(
+        id=c.id,
+        weights=c.weights,
         family=family,
-        pipeline=pipeline or family.pipeline,
+        pipeline=pipeline,
         dtype=dtype,
-        vae_dtype=vae_dtype,
+        component_dtypes=components,
         device=device,
         profiles=profiles,
         durations=durations,
         aspect_ratios=aspects,
-        cfg_scale=r.boolean("cfg_scale", True),
+        cfg_scale=c.cfg_scale,
         negative_prompt=negative,
-        default_negative_prompt=r.string("default_negative_prompt") or "",
-        camera_control=r.boolean("camera_control", False),
-        seed=r.integer("seed", 0, 2**63 - 1),
-        units_per_clip=per_clip,
-        units_per_second=per_second,
+        default_negative_prompt=(
+            default_negative if c.default_negative_prompt is None else c.default_negative_prompt
+        ),
+        camera_control=c.camera_control,
+        seed=c.seed,
+        units_per_clip=c.units.per_clip,
+        units_per_second=c.units.per_second,
         memory=memory,
-        speed=parse_speed_options(r),
+        speed=speed,
         call_kwargs=call_kwargs,
-        test_fault=r.choice("test_fault", TEST_FAULTS),
-        test_step_delay_s=r.number("test_step_delay_s", 0.0, 60.0) or 0.0,
+        aliases=tuple(c.aliases),
+        description=c.description or _description(c, family, pipeline, profiles),
     )
-    r.reject_unknown(COMMON_KEYS)
-    return entry
+
+
+def _family(c: EntryConfig) -> Family:
+    if c.family is not None:
+        family = FAMILIES[c.family]
+        if c.pipeline is not None and c.pipeline not in family.pipelines:
+            raise _KeyError("pipeline", f"{c.pipeline} does not run family {family.name}")
+        return family
+    try:
+        family = detect_family(c.weights, c.pipeline)
+    except FamilyError as exc:
+        raise _KeyError("weights", str(exc)) from None
+    if c.pipeline is not None and c.pipeline not in family.pipelines:
+        raise _KeyError("pipeline", f"{c.pipeline} does not run family {family.name}")
+    return family
 
 
 def _default_durations(family: Family, profiles: Mapping[str, Profile]) -> list[int]:
     """Whole seconds up to 10 whose frame count stays within the family's trained length."""
+    if family.durations is not None:
+        return list(family.durations)
     fps = max(p.fps for p in profiles.values())
     fitting = [d for d in range(1, MAX_DURATION + 1) if d * fps + 1 <= family.max_frames]
     return fitting or [1]
 
 
-def _units(r: KeyReader) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    table = r.table("units")
-    unknown = set(table) - {"per_clip", "per_second"}
-    if unknown:
-        raise r.error(f"units.{sorted(unknown)[0]}", "unknown key (use per_clip or per_second)")
-    out: list[dict[str, Decimal]] = []
-    for kind in ("per_clip", "per_second"):
-        prices = table.get(kind, {})
-        if not isinstance(prices, Mapping):
-            raise r.error(f"units.{kind}", "must be a table of mode = price")
-        parsed: dict[str, Decimal] = {}
-        for mode, price in prices.items():
-            base = mode.removesuffix("+sound")
-            if base not in ALL_MODES:
-                raise r.error(f"units.{kind}.{mode}", f"mode must be one of {', '.join(ALL_MODES)}")
-            try:
-                value = Decimal(str(price))
-            except InvalidOperation:
-                raise r.error(f"units.{kind}.{mode}", f"{price!r} is not a number") from None
-            if isinstance(price, bool) or not value.is_finite() or value < 0:
-                raise r.error(f"units.{kind}.{mode}", f"{price!r} is not a price >= 0")
-            parsed[mode] = value
-        out.append(parsed)
-    if out[0] and out[1]:
-        raise r.error("units", "set per_clip or per_second, not both")
-    return out[0], out[1]
+def _description(
+    c: EntryConfig, family: Family, pipeline: str, profiles: Mapping[str, Profile]
+) -> str:
+    profile = next(iter(profiles.values()))
+    text = f"{family.name} ({pipeline}) from {c.weights}, {profile.short_side}p @{profile.fps} fps"
+    if family.note and ("1:1" in profile.sizes or "1:1" not in family.note):
+        sizes = ", ".join(f"{a} {w}x{h}" for a, (w, h) in profile.sizes.items())
+        text += f"; {family.note} ({sizes})"
+    return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ class LoadError(Exception):
     """The pipeline could not be loaded or an option could not be applied."""
 
 
+class DeviceOutOfMemoryError(LoadError):
+    """The device ran out of memory during the load (the caller may make room and retry)."""
+
+
 @dataclass
 class LoadedModel:
     """A warm pipeline plus what each profile switches on it before a call."""
@@ -36,6 +41,20 @@ class LoadedModel:
     schedulers: dict[str, Any]  # mode -> scheduler with that profile's flow shift
     adapters: dict[str, str] = field(default_factory=dict)  # mode -> LoRA adapter name
     cache_steps: int | None = None
+    call_defaults: dict[str, Any] = field(default_factory=dict)  # found at load (LTX's VAE)
+
+    def attention(self) -> AbstractContextManager[Any]:
+        """The scope of one call: diffusers keeps the active attention backend process-wide,
+        and one process serves every model on its device, so each call sets its own."""
+        from diffusers.models.attention_dispatch import attention_backend
+
+        return attention_backend(self.entry.memory.attention_backend or "native")
+
+    def release(self) -> None:
+        """Drop the pipeline (evicted: its weights reload from disk when next needed)."""
+        self.pipe = None
+        self.denoisers.clear()
+        self.schedulers.clear()
 
     def prepare(self, plan: GenerationPlan) -> None:
         """Switch scheduler, LoRA and cache to ``plan``'s profile; clear per-call cache state."""
@@ -68,6 +87,8 @@ def load_model(entry: ModelEntry) -> LoadedModel:
     except LoadError:
         raise
     except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (CUDA)
+            raise DeviceOutOfMemoryError(str(exc).splitlines()[0][:300]) from exc
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise LoadError(f"{type(exc).__name__}: {text}"[:500]) from exc
 
@@ -82,9 +103,17 @@ def _load(entry: ModelEntry) -> LoadedModel:
     if cls is None:
         raise LoadError(f"diffusers {diffusers.__version__} has no {entry.pipeline}")
     dtypes = {"default": getattr(torch, entry.dtype)}
-    if entry.vae_dtype:
-        dtypes["vae"] = getattr(torch, entry.vae_dtype)
+    dtypes |= {name: getattr(torch, dtype) for name, dtype in entry.component_dtypes.items()}
     pipe = cls.from_pretrained(entry.weights, **_dtype_argument(dtypes))
+    return configure(entry, pipe)
+
+
+def configure(entry: ModelEntry, pipe: Any) -> LoadedModel:
+    """Apply the entry's options to a pipeline built in memory (the benchmark's random-weight
+    models come here without a directory)."""
+    import diffusers
+    import torch
+
     pipe.set_progress_bar_config(disable=True)
     denoisers = [
         module
@@ -95,7 +124,7 @@ def _load(entry: ModelEntry) -> LoadedModel:
     if entry.speed.fp8 == "storage":
         for denoiser in denoisers:
             denoiser.enable_layerwise_casting(
-                storage_dtype=torch.float8_e4m3fn, compute_dtype=dtypes["default"]
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=getattr(torch, entry.dtype)
             )
     loaded.adapters = _load_loras(pipe, entry)
     _place(torch, pipe, entry)
@@ -104,8 +133,7 @@ def _load(entry: ModelEntry) -> LoadedModel:
     if entry.memory.vae_tiling:
         pipe.vae.enable_tiling()
     if entry.memory.attention_backend:
-        for denoiser in denoisers:
-            denoiser.set_attention_backend(entry.memory.attention_backend)
+        _set_attention_backend(denoisers, entry.memory.attention_backend)
     if entry.speed.cache is not None:
         _enable_cache(loaded, entry.speed.cache, next(iter(entry.profiles.values())).steps)
     if entry.speed.compile:
@@ -115,10 +143,42 @@ def _load(entry: ModelEntry) -> LoadedModel:
                 denoiser.compile_repeated_blocks(fullgraph=fullgraph)
             else:
                 denoiser.compile(fullgraph=fullgraph)
+    if entry.family.scheduler is not None:
+        scheduler_cls = getattr(diffusers, entry.family.scheduler)
+        # as CogVideoX's reference demo: its DPM scheduler with trailing timesteps
+        pipe.scheduler = scheduler_cls.from_config(
+            pipe.scheduler.config, timestep_spacing="trailing"
+        )
+    if entry.pipeline == "LTXConditionPipeline" and pipe.scheduler.config.get(
+        "use_dynamic_shifting"
+    ):
+        # it builds its own sigmas and passes no ``mu``; 0.9.7+ checkpoints ship a fixed shift
+        raise LoadError(
+            "LTXConditionPipeline needs a fixed-shift scheduler (use_dynamic_shifting = false,"
+            " as LTX-Video 0.9.7+ ship); these weights are for LTXPipeline"
+        )
     for mode, profile in entry.profiles.items():
         if profile.flow_shift is not None:
             loaded.schedulers[mode] = _with_flow_shift(pipe.scheduler, profile.flow_shift)
+    vae_config = getattr(getattr(pipe, "vae", None), "config", {})
+    if entry.family.name.startswith("ltx") and vae_config.get("timestep_conditioning"):
+        # LTX-Video 0.9.1+: the timestep-aware VAE decodes with a little noise (diffusers docs)
+        loaded.call_defaults = {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
     return loaded
+
+
+def _set_attention_backend(denoisers: list[Any], backend: str) -> None:
+    """Pin ``backend`` on this model's attention layers, leaving the process-wide one as it was."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    previous = _AttentionBackendRegistry.get_active_backend()[0]  # type: ignore[no-untyped-call]
+    try:
+        for denoiser in denoisers:
+            denoiser.set_attention_backend(backend)
+    except (ValueError, RuntimeError, ImportError) as exc:
+        raise LoadError(f"attention_backend {backend}: {exc}".splitlines()[0]) from exc
+    finally:
+        _AttentionBackendRegistry.set_active_backend(previous)
 
 
 def _check_weights(weights: str) -> None:
@@ -160,8 +220,13 @@ def _load_loras(pipe: Any, entry: ModelEntry) -> dict[str, str]:
         if lora.weight_name:
             kwargs["weight_name"] = lora.weight_name
         pipe.load_lora_weights(lora.path, **kwargs)
-        if lora.transformer_2:
-            pipe.load_lora_weights(lora.path, load_into_transformer_2=True, **kwargs)
+        if lora.path_2 is not None:
+            # Wan 2.2 A14B: the low-noise expert has its own file (Wan2.2-Lightning ships
+            # high_noise_model and low_noise_model), under the same adapter name.
+            kwargs_2: dict[str, Any] = {"adapter_name": name, "load_into_transformer_2": True}
+            if lora.weight_name_2:
+                kwargs_2["weight_name"] = lora.weight_name_2
+            pipe.load_lora_weights(lora.path_2, **kwargs_2)
         adapters[mode] = name
     return adapters
 
@@ -210,6 +275,8 @@ def _enable_cache(loaded: LoadedModel, spec: CacheSpec, steps: int) -> None:
             params["current_timestep_callback"] = lambda: pipe.current_timestep
         if spec.type == "mag":
             params["num_inference_steps"] = steps
+        if spec.type == "faster" and loaded.entry.family.guidance_distilled:
+            params.setdefault("is_guidance_distilled", True)  # no unconditional pass to skip
         if isinstance(params.get("taylor_factors_dtype"), str):
             params["taylor_factors_dtype"] = getattr(torch, params["taylor_factors_dtype"])
         try:

@@ -2,11 +2,12 @@
 
 Rules (documented in ``bench/README.md`` and the engine's docstring):
 
-- size: the profile's ``short_side`` is the short edge; the long edge is ``short * 16/9`` for
-  16:9 and 9:16, ``short`` for 1:1, rounded to the nearest multiple of the family's grid
-  (ties go down). A profile's ``sizes`` table overrides this per aspect ratio.
+- size: the family's official size at the profile's ``short_side`` (Wan 832x480, CogVideoX
+  720x480, HunyuanVideo's buckets...); for families without a size list (LTX-Video) the short
+  edge is ``short_side`` and the long edge ``short * 16/9`` on the family's grid (ties go down).
+  A profile's ``sizes`` table overrides either per aspect ratio.
 - frames: ``fps * duration`` rounded to the nearest multiple of the frame step, plus one
-  (Wan, CogVideoX, Hunyuan: 4k+1; LTX: 8k+1). Wan at 16 fps: 5 s -> 81 frames.
+  (Wan, Hunyuan: 4k+1; LTX, CogVideoX: 8k+1; CogVideoX 1.5: 16k+1). Wan at 16 fps: 5 s -> 81.
 - guidance: ``cfg_scale`` is piecewise linear onto the profile's ``guidance_range``:
   0 -> low, 0.5 (Kling's default) -> the profile's ``guidance_scale``, 1 -> high. Absent: the
   profile's ``guidance_scale``. Guidance <= 1 turns classifier-free guidance off.
@@ -17,7 +18,6 @@ Rules (documented in ``bench/README.md`` and the engine's docstring):
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,7 @@ from reelgate.domain.requests import CameraControl
 from reelgate.engines.base import Job
 
 from .entry import ModelEntry
-from .profiles import Profile
-
-ASPECT = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
+from .profiles import Profile, snap
 
 
 @dataclass(frozen=True)
@@ -54,20 +52,9 @@ class GenerationPlan:
     call_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def snap(value: float, multiple: int) -> int:
-    """Nearest positive multiple of ``multiple``; ties go down."""
-    k = max(1, math.ceil(value / multiple - 0.5))
-    return k * multiple
-
-
-def frame_size(aspect_ratio: str, profile: Profile, multiple: int) -> tuple[int, int]:
-    """(width, height) for an aspect ratio, on the family's grid."""
-    if aspect_ratio in profile.sizes:
-        return profile.sizes[aspect_ratio]
-    w, h = ASPECT[aspect_ratio]
-    short = profile.short_side
-    long_side = snap(short * max(w, h) / min(w, h), multiple)
-    return (long_side, short) if w >= h else (short, long_side)
+def frame_size(aspect_ratio: str, profile: Profile) -> tuple[int, int]:
+    """(width, height) for an aspect ratio: resolved per profile when the catalogue was read."""
+    return profile.sizes[aspect_ratio]
 
 
 def frame_count(duration: int, fps: int, frame_step: int) -> int:
@@ -120,7 +107,7 @@ def plan_for(entry: ModelEntry, job: Job, try_number: int = 1) -> GenerationPlan
     """The pipeline arguments for ``job`` (already validated against the model's capabilities)."""
     req = job.request
     profile = entry.profile_for(job.model.effective_mode(req.mode))
-    width, height = frame_size(req.aspect_ratio, profile, entry.family.size_multiple)
+    width, height = frame_size(req.aspect_ratio, profile)
     prompt = req.prompt
     if req.camera_control is not None and entry.camera_control:
         prompt = f"{prompt.rstrip().rstrip('.')}. {camera_phrase(req.camera_control)}."
@@ -131,6 +118,7 @@ def plan_for(entry: ModelEntry, job: Job, try_number: int = 1) -> GenerationPlan
         guidance_2 = guidance_for(req.cfg_scale, profile.guidance_scale_2, low, high)
     requested_seed = getattr(req, "seed", None)  # honoured if the request model ever carries one
     seed = requested_seed if isinstance(requested_seed, int) else entry.seed
+    timesteps = entry.call_kwargs.get("timesteps")  # an explicit schedule sets the step count
     return GenerationPlan(
         task_id=job.task_id,
         model_id=entry.id,
@@ -141,7 +129,7 @@ def plan_for(entry: ModelEntry, job: Job, try_number: int = 1) -> GenerationPlan
         height=height,
         num_frames=frame_count(req.duration, profile.fps, entry.family.frame_step),
         fps=profile.fps,
-        steps=profile.steps,
+        steps=len(timesteps) if isinstance(timesteps, list) else profile.steps,
         guidance_scale=guidance,
         guidance_scale_2=guidance_2,
         seed=seed_for(job.task_id) if seed is None else seed,

@@ -1,7 +1,13 @@
-"""Memory and speed options of an entry: offload, VAE tiling, attention backend, compile,
-caching hooks and FP8. Parsed here (no torch); applied by :mod:`.loader` in the generation
-process, where an option the installed diffusers/torch/GPU cannot honour fails the load with a
-message that names it.
+"""Memory and speed options of an entry, and which of them a family can take.
+
+Memory options (offload, VAE tiling, FP8 storage) trade speed for room; speed options (compile,
+caching hooks, FP8 matmuls through torchao) trade room or quality for speed. ``fp8 = "storage"``
+stores weights in FP8 and upcasts each layer when it runs: it halves the transformer's memory
+and is usually a little slower, so it is a memory option whatever key it sits under.
+
+:func:`option_conflicts` holds every rule about a combination that cannot work with a family's
+pipeline; the catalogue refuses such an entry with a message naming the key. Applied by
+:mod:`.loader` in the generation process.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .reader import KeyReader
+from .families import Family
 
 OFFLOAD = ("model", "sequential", "group")
 COMPILE = ("regional", "full")
@@ -42,7 +48,7 @@ class CacheSpec:
 class SpeedOptions:
     compile: str | None = None  # regional (repeated blocks) | full
     cache: CacheSpec | None = None
-    fp8: str | None = None  # storage (layerwise casting) | torchao (FP8 matmuls, SM 8.9+)
+    fp8: str | None = None  # storage (a memory option, see above) | torchao (SM 8.9+)
 
     def without(self, *names: str) -> SpeedOptions:
         """A copy with the named options off (the benchmark's baseline rows)."""
@@ -53,40 +59,44 @@ class SpeedOptions:
         )
 
 
-def parse_memory_options(r: KeyReader) -> MemoryOptions:
-    backend = r.string("attention_backend")
-    if backend is not None and not backend.strip():
-        raise r.error("attention_backend", "must name a backend such as flash, sage or native")
-    return MemoryOptions(
-        cpu_offload=r.off_or_choice("cpu_offload", OFFLOAD),
-        vae_tiling=r.boolean("vae_tiling", False),
-        attention_backend=backend,
-    )
-
-
-def parse_speed_options(r: KeyReader) -> SpeedOptions:
-    return SpeedOptions(
-        compile=r.off_or_choice("compile", COMPILE),
-        cache=_cache(r),
-        fp8=r.off_or_choice("fp8", FP8),
-    )
-
-
-def _cache(r: KeyReader) -> CacheSpec | None:
-    if r.off_or_choice("cache", ()) is None and not isinstance(r.raw.get("cache"), Mapping):
-        return None
-    table = r.child("cache")
-    if table is None:
-        return None
-    kind = table.choice("type", tuple(CACHES))
-    if kind is None:
-        raise table.error("type", f"is required (one of {', '.join(CACHES)})")
-    params: dict[str, Any] = {}
-    for name, value in table.raw.items():
-        if name == "type":
-            continue
-        numbers = isinstance(value, list) and all(isinstance(v, int | float) for v in value)
-        if not (isinstance(value, str | int | float | bool) or numbers):
-            raise table.error(name, "must be a string, number, boolean or list of numbers")
-        params[name] = value
-    return CacheSpec(kind, params)
+def option_conflicts(
+    family: Family, speed: SpeedOptions, true_cfg: bool = False
+) -> list[tuple[str, str]]:
+    """(key, why) for each option the family's pipeline cannot run (``true_cfg``: a guidance-
+    distilled model asked for a real unconditional pass, HunyuanVideo's true_cfg_scale > 1)."""
+    out: list[tuple[str, str]] = []
+    if speed.compile == "regional" and not family.repeated_blocks:
+        out.append(
+            ("compile", f"regional needs repeated transformer blocks, which {family.name} lacks;"
+             " use compile = \"full\"")
+        )  # fmt: skip
+    cache = speed.cache
+    if cache is None:
+        return out
+    if cache.type == "faster" and not family.faster_cache:
+        out.append(
+            ("cache.type", f"faster needs the conditional and unconditional passes in one batch"
+             f" of video latents; {family.name}'s pipeline does not run them so"
+             " (use first_block, taylorseer or pab)")
+        )  # fmt: skip
+    if cache.type == "faster" and family.guidance_distilled and true_cfg:
+        out.append(
+            ("cache.type", f"faster treats {family.name} as guidance-distilled, which"
+             " call_kwargs.true_cfg_scale > 1 makes it no longer")
+        )  # fmt: skip
+    if cache.type == "mag":
+        if "mag_ratios" not in cache.params and not cache.params.get("calibrate"):
+            out.append(
+                ("cache.mag_ratios", f"MagCache needs the magnitude ratios of {family.name}"
+                 " (measure them once with calibrate = true)")
+            )  # fmt: skip
+        if family.experts > 1:
+            out.append(
+                ("cache.type", f"mag cannot serve {family.name}'s two experts: each would index"
+                 " the ratios from step zero")
+            )  # fmt: skip
+    if cache.type == "pab" and not any(k.endswith("_block_skip_range") for k in cache.params):
+        out.append(
+            ("cache", "pab needs spatial_attention_block_skip_range (or a temporal or cross one)")
+        )
+    return out

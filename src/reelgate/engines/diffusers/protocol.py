@@ -1,10 +1,10 @@
 """Messages between the engine and its generation process (one per device), over a Pipe.
 
 Engine -> process: :class:`LoadModel`, :class:`Generate`, :class:`Shutdown`. The process answers
-each request with events (:class:`ModelLoading`, :class:`ModelLoaded`, :class:`StepProgress`)
-and exactly one terminal message, :class:`Finished` or :class:`Failed`, all carrying the
-request's id so that a reply to an abandoned request is never taken for the current one.
-Cancellation travels out of band, as a shared event the process checks between steps.
+each request with events (:class:`ModelLoading`, :class:`ModelLoaded`, :class:`ModelEvicted`,
+:class:`StepProgress`) and exactly one terminal message, :class:`Finished` or :class:`Failed`,
+all carrying the request's id so that a reply to an abandoned request is never taken for the
+current one. Cancellation travels out of band, as a shared event the process checks between steps.
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ FailureKind = Literal["load", "oom", "cancelled", "error"]
 
 @dataclass(frozen=True)
 class LoadModel:
+    """Load the model, then run one denoising step per plan in ``warm_plans`` (with
+    ``compile``: each shape compiles now, not on the first task that has it)."""
+
     request_id: int
     entry: ModelEntry
+    warm_plans: tuple[GenerationPlan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,15 @@ class ModelLoaded:
 
 
 @dataclass(frozen=True)
+class ModelEvicted:
+    """A resident model was dropped (its weights reload from disk) to make room for another."""
+
+    request_id: int
+    model_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class StepProgress:
     request_id: int
     percent: float
@@ -70,6 +83,7 @@ class GenerationResult:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     peak_memory_bytes: int | None = None  # GPU; None on CPU
+    phase_peaks: dict[str, int] = field(default_factory=dict)  # phase -> peak GPU bytes
 
 
 @dataclass(frozen=True)
@@ -86,5 +100,5 @@ class Failed:
     model_id: str = ""
 
 
-Event = ModelLoading | ModelLoaded | StepProgress
+Event = ModelLoading | ModelLoaded | ModelEvicted | StepProgress
 Reply = Finished | Failed

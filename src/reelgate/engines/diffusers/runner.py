@@ -7,9 +7,8 @@ abandoned right there (see :func:`_step_callback`), so no frames of a cancelled 
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +53,21 @@ def pipeline_kwargs(loaded: LoadedModel, plan: GenerationPlan, generator: Any) -
         kwargs["frame_rate"] = plan.fps
     if plan.guidance_scale_2 is not None:
         kwargs["guidance_scale_2"] = plan.guidance_scale_2
+    kwargs.update(loaded.call_defaults)
     kwargs.update(plan.call_kwargs)
     return kwargs
+
+
+def warm(loaded: LoadedModel, plan: GenerationPlan) -> None:
+    """One denoising step of ``plan``'s shape and profile, no decode: what compiles a shape."""
+    import torch
+
+    loaded.prepare(plan)
+    kwargs = pipeline_kwargs(loaded, plan, torch.Generator(device="cpu").manual_seed(0))
+    kwargs |= {"num_inference_steps": 1, "output_type": "latent"}
+    kwargs.pop("timesteps", None)
+    with loaded.attention():
+        loaded.pipe(**kwargs)
 
 
 def generate(
@@ -68,15 +80,18 @@ def generate(
 
     device = loaded.entry.device
     cuda = device.startswith("cuda")
-    timer = PhaseTimer((lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None))
+    timer = PhaseTimer(
+        (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None),
+        functools.partial(_peak_since_last, torch, device) if cuda else None,
+    )
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     loaded.prepare(plan)
     generator = torch.Generator(device="cpu").manual_seed(plan.seed)
     kwargs = pipeline_kwargs(loaded, plan, generator)
-    kwargs["callback_on_step_end"] = _step_callback(loaded, plan, timer, on_progress, should_cancel)
+    kwargs["callback_on_step_end"] = _step_callback(plan, timer, on_progress, should_cancel)
     try:
-        with timer.around_call(loaded.pipe):
+        with loaded.attention(), timer.around_call(loaded.pipe):
             output = loaded.pipe(**kwargs)
     except GenerationCancelledError:
         loaded.pipe.maybe_free_model_hooks()  # what the interrupted call would have done
@@ -94,34 +109,27 @@ def generate(
     del output, video
     result = _encode(plan, frames)
     timer.encode_done()
-    peak = int(torch.cuda.max_memory_allocated(device)) if cuda else None
+    peaks = {k: v for k, v in timer.peaks.items() if k != "before"}
+    peak = max(peaks.values()) if peaks else None
     return GenerationResult(
-        **{**result, "timings": timer.phases(), "peak_memory_bytes": peak},
+        **{**result, "timings": timer.phases(), "peak_memory_bytes": peak, "phase_peaks": peaks},
     )
 
 
+def _peak_since_last(torch: Any, device: str) -> int:
+    peak = int(torch.cuda.max_memory_allocated(device))
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
+
+
 def _step_callback(
-    loaded: LoadedModel,
     plan: GenerationPlan,
     timer: PhaseTimer,
     on_progress: Callable[[float], None],
     should_cancel: Callable[[], bool],
 ) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
-    entry = loaded.entry
-    crash = entry.test_fault == "crash_always" or (
-        entry.test_fault == "crash_once" and plan.try_number == 1
-    )
-
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         timer.step_done()
-        if entry.test_step_delay_s:
-            time.sleep(entry.test_step_delay_s)
-        if crash:
-            os._exit(17)  # test fault: the process dies as in a segfault or a host OOM kill
-        if entry.test_fault == "oom":
-            import torch
-
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB (test)")
         on_progress(STEPS_PERCENT * (step + 1) / plan.steps)
         if should_cancel():
             # The flag makes the pipeline skip its remaining steps, but it would still decode

@@ -16,6 +16,7 @@ import multiprocessing
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,25 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+ChildTarget = Callable[[Connection, EventType, str, str], None]
+
+
 class DeviceProcess:
-    def __init__(self, device: str, cache_dir: Path) -> None:
+    """The process for one device. ``target`` is what it runs (:func:`.child.child_main`; tests
+    pass a wrapper that misbehaves), ``start_method`` how it starts (``spawn``: CUDA cannot
+    survive a fork)."""
+
+    def __init__(
+        self,
+        device: str,
+        cache_dir: Path,
+        target: ChildTarget = child_main,
+        start_method: str = "spawn",
+    ) -> None:
         self.device = device
         self.cache_dir = cache_dir
-        self._ctx = multiprocessing.get_context("spawn")
+        self._target = target
+        self._ctx: Any = multiprocessing.get_context(start_method)
         self._cancel = self._ctx.Event()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -64,9 +79,10 @@ class DeviceProcess:
         return self._process is not None and self._process.is_alive()
 
     def _start(self) -> Connection:
-        parent, child = self._ctx.Pipe(duplex=True)
+        pipe: tuple[Connection, Connection] = self._ctx.Pipe(duplex=True)
+        parent, child = pipe
         process = self._ctx.Process(
-            target=child_main,
+            target=self._target,
             args=(child, self._cancel, self.device, str(self.cache_dir)),
             name=f"reelgate-diffusers-{self.device}",
             daemon=True,

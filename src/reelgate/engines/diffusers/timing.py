@@ -15,16 +15,27 @@ from typing import Any
 
 
 class PhaseTimer:
-    def __init__(self, synchronize: Callable[[], None] = lambda: None) -> None:
+    """``peak_memory``, when given, returns the device's peak allocation since its last call
+    (and resets it): each phase then also gets its peak memory in :attr:`peaks`."""
+
+    def __init__(
+        self,
+        synchronize: Callable[[], None] = lambda: None,
+        peak_memory: Callable[[], int] | None = None,
+    ) -> None:
         self._sync = synchronize
+        self._peak = peak_memory
+        self.peaks: dict[str, int] = {}
         self.started = time.perf_counter()
         self.text_encoded: float | None = None
         self.last_step: float | None = None
         self.decoded: float | None = None
         self.encoded: float | None = None
 
-    def _now(self) -> float:
+    def _now(self, phase: str | None = None) -> float:
         self._sync()
+        if phase is not None and self._peak is not None:
+            self.peaks[phase] = max(self.peaks.get(phase, 0), self._peak())
         return time.perf_counter()
 
     @contextmanager
@@ -34,19 +45,19 @@ class PhaseTimer:
 
         def timed_encode_prompt(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
-            self.text_encoded = self._now()
+            self.text_encoded = self._now("text_encode")
             return result
 
-        self.started = self._now()
+        self.started = self._now("before")
         pipe.encode_prompt = timed_encode_prompt
         try:
             yield
         finally:
             del pipe.encode_prompt  # the instance attribute shadowed the class's method
-        self.decoded = self._now()
+        self.decoded = self._now("decode")
 
     def step_done(self) -> None:
-        self.last_step = self._now()
+        self.last_step = self._now("denoise")
 
     def encode_done(self) -> None:
         self.encoded = time.perf_counter()
