@@ -15,7 +15,7 @@ from reelgate.engines.diffusers import DiffusersEngine
 
 from .tiny_models import build_tiny_wan
 
-pytestmark = [pytest.mark.diffusers]
+pytestmark = [pytest.mark.diffusers, pytest.mark.slow]
 
 PROFILE = {"short_side": 32, "fps": 8, "steps": 2, "max_sequence_length": 16}
 

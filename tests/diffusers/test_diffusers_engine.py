@@ -29,7 +29,7 @@ from reelgate.engines.diffusers.mapping import seed_for  # noqa: E402
 
 from .tiny_models import build_tiny_ltx, build_tiny_wan  # noqa: E402
 
-pytestmark = [pytest.mark.diffusers, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.diffusers, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 STD = {"short_side": 32, "fps": 8, "steps": 2, "max_sequence_length": 16}
 PRO = {"short_side": 48, "fps": 8, "steps": 3, "max_sequence_length": 16}
