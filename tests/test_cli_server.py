@@ -1,4 +1,4 @@
-"""Operator commands: fast --help, `serve` on a busy port, `keys create` limits, first-start secrets."""
+"""Operator commands: fast --help, serve on a busy port, keys create limits, first-start keys."""
 
 from __future__ import annotations
 
@@ -145,7 +145,9 @@ def test_keys_create_refuses_an_unknown_account_and_a_negative_limit(tmp_path: P
         "--max-concurrent", "2",
     )  # fmt: skip
     assert code == 2 and "account 99 does not exist" in err
-    code, _, err = invoke("keys", "create", "--data-dir", data, "--name", "x", "--max-concurrent=-1")
+    code, _, err = invoke(
+        "keys", "create", "--data-dir", data, "--name", "x", "--max-concurrent=-1"
+    )
     assert code == 2 and "--max-concurrent" in err
 
 
