@@ -60,5 +60,5 @@ def test_operations_settings_table_matches_settings_py() -> None:
         default = f.default
         if isinstance(default, bool):
             default = str(default).lower()
-        declared[f.metadata["env"]] = "–" if default is None else f"`{default}`"
+        declared[f.metadata["env"]] = "none" if default is None else f"`{default}`"
     assert rows == declared
