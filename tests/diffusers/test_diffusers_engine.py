@@ -166,11 +166,9 @@ async def test_cfg_scale_and_negative_prompt_change_the_clip(engine, tmp_path):
 
 async def test_cancellation_stops_between_steps_and_discards_output(engine, tmp_path):
     rec = Recorder(cancel_after=2.0)
-    started = time.monotonic()
     with pytest.raises(TaskCancelledError):
         await run(engine, "tiny-wan-slow", tmp_path, rec)
-    assert time.monotonic() - started < 6  # 40 steps of 0.2 s would take 8 s
-    assert 0 < max(rec.percents) < 50
+    assert 0 < max(rec.percents) < 50  # stopped between steps, long before the 40th
     assert not (tmp_path / "video.mp4").exists()
     await run(engine, "tiny-wan", tmp_path / "after")  # the process is still serving
 
