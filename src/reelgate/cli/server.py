@@ -116,7 +116,7 @@ keys_app = typer.Typer(
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="a label for the account or key")],
     account: Annotated[
-        int | None, typer.Option("--account", help="add credentials to this account id")
+        int | None, typer.Option("--account", help="add keys to this existing account id")
     ] = None,
     max_concurrent: Annotated[
         int | None,
