@@ -22,7 +22,7 @@ from rich.table import Table
 from reelgate.client import Client, CreateOptions, ReelgateError, Task, WaitTimeoutError
 from reelgate.client.config import DEFAULT_DATA_DIR, resolve_config
 from reelgate.client.task import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
-from reelgate.domain.requests import CAMERA_AXES
+from reelgate.domain.requests import CAMERA_AXES, Text2VideoRequest
 
 from .options import MARKUP_MODE
 
@@ -66,7 +66,12 @@ Timeout = Annotated[
     float, typer.Option("--timeout", help="seconds to wait before giving up (the task runs on)")
 ]
 PollInterval = Annotated[float, typer.Option("--poll-interval", help="seconds between queries")]
-TaskId = Annotated[str, typer.Argument(help="task_id, or your external_task_id")]
+TaskId = Annotated[str, typer.Argument(help="task_id, or your external_task_id", metavar="TASK_ID")]
+
+
+def _server_default(field: str) -> str:
+    """``(default: …)`` for a request field left out: what the server then applies."""
+    return f"(default: {Text2VideoRequest.model_fields[field].default})"
 
 
 @dataclass(frozen=True)
@@ -196,15 +201,34 @@ def _finish(task: Task, conn: Connection, dest: str | None, waiting: Waiting) ->
 
 
 def generate(
-    prompt: Annotated[str, typer.Argument(help="what the video shows")],
+    prompt: Annotated[str, typer.Argument(help="what the video shows", metavar="PROMPT")],
     output: Output = None,
-    model: Annotated[str | None, typer.Option("--model", help="model_name")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="std or pro")] = None,
-    duration: Annotated[str | None, typer.Option("--duration", help="seconds, e.g. 5")] = None,
-    aspect_ratio: Annotated[str | None, typer.Option(help="16:9, 9:16 or 1:1")] = None,
-    negative_prompt: Annotated[str | None, typer.Option("--negative-prompt")] = None,
-    cfg_scale: Annotated[float | None, typer.Option("--cfg-scale", help="0..1")] = None,
-    sound: Annotated[bool | None, typer.Option("--sound/--no-sound", show_default=False)] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="model_name (default: the server's default)")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help=f"std or pro {_server_default('mode')}")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help=f"seconds {_server_default('duration')}")
+    ] = None,
+    aspect_ratio: Annotated[
+        str | None, typer.Option(help=f"16:9, 9:16 or 1:1 {_server_default('aspect_ratio')}")
+    ] = None,
+    negative_prompt: Annotated[
+        str | None, typer.Option("--negative-prompt", help="what the video should avoid")
+    ] = None,
+    cfg_scale: Annotated[
+        float | None, typer.Option("--cfg-scale", help="0..1 (default: the model's own)")
+    ] = None,
+    sound: Annotated[
+        bool | None,
+        typer.Option(
+            "--sound/--no-sound",
+            help=f"an audio track {_server_default('sound')}",
+            show_default=False,
+        ),
+    ] = None,
     camera: Annotated[
         str | None,
         typer.Option("--camera", help="TYPE or simple:AXIS=VALUE, e.g. down_back, simple:zoom=5"),
