@@ -46,7 +46,7 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
     keys = json.loads(
         run_cli("keys", "create", "--name", "acme", "--data-dir", str(data), "--json")
     )
-    assert set(keys) == {"access_key", "secret_key", "api_key"}
+    assert set(keys) == {"account_id", "access_key", "secret_key", "api_key"}
     rival = json.loads(
         run_cli("keys", "create", "--name", "rival", "--data-dir", str(data), "--json")
     )
