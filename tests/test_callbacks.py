@@ -149,13 +149,13 @@ async def deliveries(store: Store, task_id: str) -> list[tuple[str, str, int, st
 
 
 async def arrived(receiver: Receiver, count: int, path: str | None = None) -> None:
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):  # a failure detector, not a speed bound
         await receiver.wait_for_count(count, path)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll ``check`` until it holds; fail after 5 s."""
-    async with asyncio.timeout(5):
+    """Poll ``check`` until it holds; fail after 30 s (a failure detector, not a speed bound)."""
+    async with asyncio.timeout(30):
         # Polling on purpose: the condition is database state, which signals nothing.
         while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
@@ -254,6 +254,8 @@ async def test_receiver_failing_twice_still_gets_every_event_in_order(
 async def test_hanging_receiver_times_out_without_blocking_other_tasks(
     store: Store, settings: Settings, receiver: Receiver
 ) -> None:
+    # Long enough that the fast task's callbacks never race the slow attempt's timeout.
+    settings = dataclasses.replace(settings, callback_timeout_s=5.0)
     receiver.always("/slow", "hang")
     slow = await create_task(store, receiver.url("/slow"))
     fast = await create_task(store, receiver.url("/fast"))
@@ -266,8 +268,8 @@ async def test_hanging_receiver_times_out_without_blocking_other_tasks(
         await start_processing(store, fast)
         await succeed(store, fast)
         await arrived(receiver, 3, "/fast")
-        fast_done = time.monotonic()
-        hang_started = receiver.to("/slow")[0].at
+        # Every callback of the other task arrived while the slow one was still hanging.
+        assert (await deliveries(store, slow))[0][2] == 0
 
         async def slow_attempt_timed_out() -> bool:
             _status, _delivery, attempts, _error = (await deliveries(store, slow))[0]
@@ -275,8 +277,6 @@ async def test_hanging_receiver_times_out_without_blocking_other_tasks(
 
         await eventually(slow_attempt_timed_out)
 
-    # Every callback of the other task arrived while the slow one was still hanging.
-    assert fast_done - hang_started < settings.callback_timeout_s
     assert [r.payload["task_status"] for r in receiver.to("/fast")] == [
         "submitted",
         "processing",
@@ -285,7 +285,7 @@ async def test_hanging_receiver_times_out_without_blocking_other_tasks(
     # Later events of the slow task wait behind its first one.
     assert {r.payload["task_status"] for r in receiver.to("/slow")} == {"submitted"}
     slow_events = await deliveries(store, slow)
-    assert slow_events[0][1] == "pending" and slow_events[0][3] == "timed out after 1 s"
+    assert slow_events[0][1] == "pending" and slow_events[0][3] == "timed out after 5 s"
     assert [e[1] for e in slow_events[1:]] == ["pending", "pending"]
     task = await store.get_task_by_id(slow)
     assert task is not None and task.status is TaskStatus.SUCCEED
@@ -378,9 +378,8 @@ async def test_stop_cuts_hanging_attempt_and_it_is_sent_again_later(
     dispatcher = dispatcher_for(store, settings, stop_grace_s=0.1)
     await dispatcher.start()
     await arrived(receiver, 1)
-    started = time.monotonic()
-    await dispatcher.stop()
-    assert time.monotonic() - started < 0.5
+    # The receiver hangs until the test ends: stop() returns only because it cuts the attempt.
+    await asyncio.wait_for(dispatcher.stop(), 30)
     # Unrecorded, the attempt does not count: at least once, across a restart.
     assert await deliveries(store, task_id) == [("submitted", "pending", 0, None)]
 

@@ -171,3 +171,72 @@ def test_bad_base_url_is_reported(app: typer.Typer) -> None:
     result = run(app, "tasks", "list", "--base-url", "nope", "--api-key", "k")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: base_url must be an absolute http(s) URL")
+
+
+@pytest.fixture
+def no_credentials_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("BASE_URL", "API_KEY", "ACCESS_KEY", "SECRET_KEY", "DATA_DIR"):
+        monkeypatch.delenv(f"REELGATE_{name}", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_no_credentials_says_where_it_looked_and_how_to_pass_them(
+    app: typer.Typer, no_credentials_env: None, tmp_path: Path
+) -> None:
+    result = run(app, "tasks", "list", "--data-dir", str(tmp_path / "elsewhere"))
+    assert result.exit_code == 2
+    message = result.stderr
+    assert message.startswith("error: no credentials for http://127.0.0.1:8000.")
+    assert message.count("\n") == 1
+    for source in (
+        "--api-key",
+        "--access-key",
+        "--secret-key",
+        "REELGATE_API_KEY",
+        "REELGATE_ACCESS_KEY",
+        "REELGATE_SECRET_KEY",
+        f"{tmp_path / 'elsewhere' / 'credentials.json'} (not found)",
+        "--data-dir",
+        "REELGATE_DATA_DIR",
+    ):
+        assert source in message, source
+
+
+def test_keys_in_the_data_dir_for_another_server_are_named_as_such(
+    app: typer.Typer, no_credentials_env: None, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "credentials.json").write_text(
+        json.dumps({"base_url": "http://127.0.0.1:8123", "api_key": "k"})
+    )
+    result = run(app, "tasks", "list", "--base-url", "http://127.0.0.1:9", "--data-dir", str(data))
+    assert result.exit_code == 2
+    assert "its keys are for http://127.0.0.1:8123, never sent to another server" in result.stderr
+
+
+def test_data_dir_flag_picks_the_servers_credentials_file(
+    no_credentials_env: None, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "credentials.json").write_text(
+        json.dumps({"base_url": "http://127.0.0.1:8123", "api_key": "file-key"})
+    )
+    conn = client_commands.Connection(None, None, None, None, str(data))
+    with client_commands.open_client(conn) as client:
+        assert client.base_url == "http://127.0.0.1:8123"
+    assert "--data-dir" in conn.resume_hint("1", None)
+
+
+def test_help_shows_defaults_and_plain_flags() -> None:
+    from reelgate.cli import app
+
+    out = CliRunner().invoke(app, ["generate", "--help"]).stdout
+    text = " ".join(out.split())  # help wraps at 80 columns
+    for flag in ("--json", "--watermark", "--no-wait", "--sound / --no-sound"):
+        assert f" {flag} " in text and f"{flag} <bool>" not in text, flag
+    timeout = "--timeout <float> seconds to wait before giving up (the task runs on)"
+    assert f"{timeout} [default: 1800.0]" in text
+    assert "--poll-interval <float> seconds between queries [default: 2.0]" in text
+    assert "$REELGATE_DATA_DIR, then ./reelgate-data" in text

@@ -168,3 +168,24 @@ def test_base_urls_are_normalized(url: str, expected: str) -> None:
 def test_bad_base_urls_are_rejected(url: str) -> None:
     with pytest.raises(ValueError, match="base_url"):
         normalize_base_url(url)
+
+
+def test_data_dir_argument_wins_over_the_variable(tmp_path: Path) -> None:
+    _write_credentials(tmp_path / "a", base_url="http://127.0.0.1:8123", api_key="a-key")
+    _write_credentials(tmp_path / "b", base_url="http://127.0.0.1:8124", api_key="b-key")
+    env = {"REELGATE_DATA_DIR": str(tmp_path / "a")}
+    assert resolve_config(env=env).base_url == "http://127.0.0.1:8123"
+    config = resolve_config(env=env, data_dir=tmp_path / "b")
+    assert config.base_url == "http://127.0.0.1:8124"
+    assert config.credentials.api_key == "b-key"
+
+
+def test_missing_credentials_message_names_each_source(tmp_path: Path) -> None:
+    config = resolve_config(env={"REELGATE_DATA_DIR": str(tmp_path)})
+    assert config.auth is None
+    message = config.missing_credentials_message()
+    assert f"{(tmp_path / 'credentials.json').resolve()} (not found)" in message
+    assert "REELGATE_API_KEY" in message and "--api-key" in message
+    (tmp_path / "credentials.json").write_text("{}")
+    message = resolve_config(env={"REELGATE_DATA_DIR": str(tmp_path)}).missing_credentials_message()
+    assert "credentials.json (holds no keys)" in message

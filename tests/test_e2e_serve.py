@@ -25,8 +25,9 @@ def test_first_start_creates_local_account_and_credentials_file(tmp_path: Path) 
         creds = server.credentials()
         assert set(creds) >= {"access_key", "secret_key", "api_key", "base_url"}
         assert stat.S_IMODE(os.stat(data / "credentials.json").st_mode) == 0o600
-        log = server.log()
-        assert creds["api_key"] in log and "curl" in log
+        log = server.log()  # a file, not a terminal: the keys stay out of it
+        assert creds["api_key"] not in log and creds["secret_key"] not in log
+        assert f"its keys are in {(data / 'credentials.json').resolve()}" in log
         r = httpx.post(
             f"{server.base_url}{CREATE}",
             json={"prompt": "hello"},
@@ -45,7 +46,7 @@ def test_keys_jwt_and_api_key_on_both_prefixes(tmp_path: Path) -> None:
     keys = json.loads(
         run_cli("keys", "create", "--name", "acme", "--data-dir", str(data), "--json")
     )
-    assert set(keys) == {"access_key", "secret_key", "api_key"}
+    assert set(keys) == {"account_id", "access_key", "secret_key", "api_key"}
     rival = json.loads(
         run_cli("keys", "create", "--name", "rival", "--data-dir", str(data), "--json")
     )

@@ -125,9 +125,12 @@ async def test_rendering_does_not_block_the_event_loop(tmp_path: Path) -> None:
             last = now
 
     ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
     await run(make_job(engine, tmp_path, "a busy harbour", **SHORT), engine)
+    rendering = time.monotonic() - started
     ticking.cancel()
-    assert len(gaps) > 10 and max(gaps) < 0.3
+    # A blocked loop would show one gap as long as the render; relative, so load cannot break it.
+    assert len(gaps) > 10 and max(gaps) < max(0.3, rendering / 3)
 
 
 @pytest.mark.parametrize(
@@ -187,10 +190,8 @@ async def test_stall_ends_only_when_cancelled(tmp_path: Path) -> None:
     await asyncio.sleep(0.5)
     assert not task.done()
     recorder.cancel = True
-    cancelled_at = time.monotonic()
     with pytest.raises(TaskCancelledError):
-        await task
-    assert time.monotonic() - cancelled_at < 0.5
+        await asyncio.wait_for(task, 60)  # a stall that ignored the flag would never end
 
 
 async def test_cancelling_a_render_removes_partial_files(tmp_path: Path) -> None:
@@ -200,23 +201,27 @@ async def test_cancelling_a_render_removes_partial_files(tmp_path: Path) -> None
     job = make_job(
         engine, tmp_path / "w", "a fox", mode="pro", duration="10", watermark_info={"enabled": True}
     )
+    started = time.monotonic()
     task = asyncio.create_task(run(job, engine, recorder))
     await recorder.under_way.wait()
+    first_tenth = time.monotonic() - started
     assert {p.suffix for p in job.workdir.iterdir()} == {".part"}  # mid-render
     recorder.cancel = True
     cancelled_at = time.monotonic()
     with pytest.raises(TaskCancelledError):
         await task
-    assert time.monotonic() - cancelled_at < 1.0
+    # Relative to the render's own pace: the other 90% would take about 9 x first_tenth.
+    assert time.monotonic() - cancelled_at < 3 * first_tenth
     assert list(job.workdir.iterdir()) == []
 
 
 async def test_cancelling_a_slowed_down_task_removes_finished_files(tmp_path: Path) -> None:
     engine = engine_with()
     recorder = Recorder()
-    job = make_job(engine, tmp_path / "w", "[[sandbox:slow=4]] a fox", **SHORT)
+    # slowed to a minute: however long rendering takes on a busy machine, the task then waits
+    job = make_job(engine, tmp_path / "w", "[[sandbox:slow=60]] a fox", **SHORT)
     task = asyncio.create_task(run(job, engine, recorder))
-    for _ in range(100):  # the thumbnail is written last: then the task is only waiting
+    for _ in range(1000):  # the thumbnail is written last: then the task is only waiting
         if (job.workdir / "thumbnail.jpg").exists():
             break
         await asyncio.sleep(0.05)
@@ -230,13 +235,20 @@ async def test_cancelling_a_slowed_down_task_removes_finished_files(tmp_path: Pa
 
 async def test_cancelling_the_coroutine_stops_the_render_thread(tmp_path: Path) -> None:
     engine = engine_with()
-    task = asyncio.create_task(run(make_job(engine, tmp_path, "[[sandbox:stall]] x"), engine))
-    await asyncio.sleep(0.2)
-    task.cancel()
+    recorder = Recorder()
+    # 240 frames of 1080p: cancelled at 10%, the thread must stop mid-render.
+    job = make_job(engine, tmp_path, "x", mode="pro", duration="10")
     started = time.monotonic()
+    task = asyncio.create_task(run(job, engine, recorder))
+    await recorder.under_way.wait()
+    first_tenth = time.monotonic() - started
+    task.cancel()
+    cancelled_at = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - started < 0.5  # it waited for the thread, which stopped at once
+    # It waited for the thread, which stopped at once, not after the other 90% of the frames.
+    assert time.monotonic() - cancelled_at < 3 * first_tenth
+    assert list(job.workdir.iterdir()) == []
 
 
 async def test_entry_fail_rate_and_delay(tmp_path: Path) -> None:

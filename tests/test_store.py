@@ -273,10 +273,8 @@ async def test_creating_a_task_wakes_waiting_workers(store: Store) -> None:
     assert not await store.wait_for_tasks(0.05)  # nothing happened: times out
     waiting = asyncio.create_task(store.wait_for_tasks(10))
     await asyncio.sleep(0.05)
-    started = asyncio.get_running_loop().time()
     await store.create_task(new_task(acct.account_id))
-    assert await waiting
-    assert asyncio.get_running_loop().time() - started < 2
+    assert await waiting  # woken, not timed out
 
 
 @pytest.mark.postgres
@@ -287,10 +285,8 @@ async def test_postgres_notify_wakes_workers_in_other_processes(postgres_url: st
         assert not await worker.wait_for_tasks(0.2)  # opens the LISTEN connection
         waiting = asyncio.create_task(worker.wait_for_tasks(10))
         await asyncio.sleep(0.05)
-        started = asyncio.get_running_loop().time()
         await api.create_task(new_task(acct.account_id))
         assert await waiting  # woken by NOTIFY, not by the timeout
-        assert asyncio.get_running_loop().time() - started < 2
     finally:
         await worker.close()
         await api.close()

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-pytestmark = [pytest.mark.diffusers]
+pytestmark = [pytest.mark.diffusers, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 

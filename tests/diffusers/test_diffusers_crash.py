@@ -16,7 +16,7 @@ from reelgate.engines.diffusers import DiffusersEngine
 from .faulty_child import faulty_child
 from .tiny_models import build_tiny_wan
 
-pytestmark = [pytest.mark.diffusers]
+pytestmark = [pytest.mark.diffusers, pytest.mark.slow]
 
 PROFILE = {"fps": 8, "steps": 2, "max_sequence_length": 16}
 PROFILE |= {"sizes": {"16:9": [64, 32], "9:16": [32, 64], "1:1": [32, 32]}}

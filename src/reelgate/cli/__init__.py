@@ -5,12 +5,14 @@ from __future__ import annotations
 import typer
 
 from . import client_commands, server
+from .options import MARKUP_MODE
 
 app = typer.Typer(
     name="reelgate",
     help="Kling-compatible text-to-video service: run it, manage keys, generate videos.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=MARKUP_MODE,
 )
 app.command("serve")(server.serve)
 app.command("worker")(server.worker)

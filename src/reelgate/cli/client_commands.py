@@ -20,8 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from reelgate.client import Client, CreateOptions, ReelgateError, Task, WaitTimeoutError
+from reelgate.client.config import DEFAULT_DATA_DIR, resolve_config
 from reelgate.client.task import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
-from reelgate.domain.requests import CAMERA_AXES
+from reelgate.domain.requests import CAMERA_AXES, Text2VideoRequest
+
+from .options import MARKUP_MODE
 
 _CREDS = "default: $REELGATE_{0}, then DATA_DIR/credentials.json of a local server"
 BaseUrl = Annotated[
@@ -44,6 +47,15 @@ ApiKey = Annotated[
     str | None,
     typer.Option("--api-key", help=f"API key, instead of AK/SK ({_CREDS.format('API_KEY')})"),
 ]
+ClientDataDir = Annotated[
+    str | None,
+    typer.Option(
+        "--data-dir",
+        help="data directory of a local `reelgate serve`, whose credentials.json is read when no"
+        f" key is given (default: $REELGATE_DATA_DIR, then ./{DEFAULT_DATA_DIR})",
+        show_default=False,
+    ),
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 # A string, not a Path: "out/" (with the slash) names a directory that may not exist yet.
 Output = Annotated[
@@ -54,7 +66,12 @@ Timeout = Annotated[
     float, typer.Option("--timeout", help="seconds to wait before giving up (the task runs on)")
 ]
 PollInterval = Annotated[float, typer.Option("--poll-interval", help="seconds between queries")]
-TaskId = Annotated[str, typer.Argument(help="task_id, or your external_task_id")]
+TaskId = Annotated[str, typer.Argument(help="task_id, or your external_task_id", metavar="TASK_ID")]
+
+
+def _server_default(field: str) -> str:
+    """``(default: …)`` for a request field left out: what the server then applies."""
+    return f"(default: {Text2VideoRequest.model_fields[field].default})"
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class Connection:
     access_key: str | None
     secret_key: str | None
     api_key: str | None
+    data_dir: str | None = None
 
     def resume_hint(self, task_id: str, output: str | None) -> str:
         words = ["reelgate", "tasks", "wait", task_id]
@@ -70,16 +88,31 @@ class Connection:
             words += ["-o", output]
         if self.base_url:
             words += ["--base-url", self.base_url]
+        if self.data_dir:
+            words += ["--data-dir", self.data_dir]
         return shlex.join(words)
 
 
 def open_client(conn: Connection) -> Client:
-    """The SDK client for a command (tests replace this to inject a transport)."""
-    return Client(
+    """The SDK client for a command (tests replace this to inject a transport).
+
+    Without credentials from any source, a ValueError says which sources were tried.
+    """
+    config = resolve_config(
         conn.base_url,
+        api_key=conn.api_key,
         access_key=conn.access_key,
         secret_key=conn.secret_key,
-        api_key=conn.api_key,
+        data_dir=conn.data_dir,
+    )
+    if config.auth is None:
+        raise ValueError(config.missing_credentials_message())
+    creds = config.credentials
+    return Client(
+        config.base_url,
+        access_key=creds.access_key,
+        secret_key=creds.secret_key,
+        api_key=creds.api_key,
     )
 
 
@@ -168,15 +201,34 @@ def _finish(task: Task, conn: Connection, dest: str | None, waiting: Waiting) ->
 
 
 def generate(
-    prompt: Annotated[str, typer.Argument(help="what the video shows")],
+    prompt: Annotated[str, typer.Argument(help="what the video shows", metavar="PROMPT")],
     output: Output = None,
-    model: Annotated[str | None, typer.Option("--model", help="model_name")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="std or pro")] = None,
-    duration: Annotated[str | None, typer.Option("--duration", help="seconds, e.g. 5")] = None,
-    aspect_ratio: Annotated[str | None, typer.Option(help="16:9, 9:16 or 1:1")] = None,
-    negative_prompt: Annotated[str | None, typer.Option("--negative-prompt")] = None,
-    cfg_scale: Annotated[float | None, typer.Option("--cfg-scale", help="0..1")] = None,
-    sound: Annotated[bool | None, typer.Option("--sound/--no-sound", show_default=False)] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="model_name (default: the server's default)")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help=f"std or pro {_server_default('mode')}")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help=f"seconds {_server_default('duration')}")
+    ] = None,
+    aspect_ratio: Annotated[
+        str | None, typer.Option(help=f"16:9, 9:16 or 1:1 {_server_default('aspect_ratio')}")
+    ] = None,
+    negative_prompt: Annotated[
+        str | None, typer.Option("--negative-prompt", help="what the video should avoid")
+    ] = None,
+    cfg_scale: Annotated[
+        float | None, typer.Option("--cfg-scale", help="0..1 (default: the model's own)")
+    ] = None,
+    sound: Annotated[
+        bool | None,
+        typer.Option(
+            "--sound/--no-sound",
+            help=f"an audio track {_server_default('sound')}",
+            show_default=False,
+        ),
+    ] = None,
     camera: Annotated[
         str | None,
         typer.Option("--camera", help="TYPE or simple:AXIS=VALUE, e.g. down_back, simple:zoom=5"),
@@ -194,9 +246,10 @@ def generate(
     access_key: AccessKey = None,
     secret_key: SecretKey = None,
     api_key: ApiKey = None,
+    data_dir: ClientDataDir = None,
 ) -> None:
     """Create a text-to-video task, wait for it with a progress bar, download the MP4."""
-    conn = Connection(base_url, access_key, secret_key, api_key)
+    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     given: dict[str, Any] = {
         "model_name": model,
         "mode": mode,
@@ -223,7 +276,11 @@ def generate(
         _finish(task, conn, dest, Waiting(timeout, poll_interval, json_out))
 
 
-tasks_app = typer.Typer(help="List, show, wait for and download tasks.", no_args_is_help=True)
+tasks_app = typer.Typer(
+    help="List, show, wait for and download tasks.",
+    no_args_is_help=True,
+    rich_markup_mode=MARKUP_MODE,
+)
 
 
 @tasks_app.command("list")
@@ -235,9 +292,10 @@ def tasks_list(
     access_key: AccessKey = None,
     secret_key: SecretKey = None,
     api_key: ApiKey = None,
+    data_dir: ClientDataDir = None,
 ) -> None:
     """Your tasks, newest first."""
-    conn = Connection(base_url, access_key, secret_key, api_key)
+    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         tasks = client.text2video.list(page=page, page_size=page_size)
     if json_out:
@@ -259,9 +317,10 @@ def tasks_show(
     access_key: AccessKey = None,
     secret_key: SecretKey = None,
     api_key: ApiKey = None,
+    data_dir: ClientDataDir = None,
 ) -> None:
     """One task's status, progress and video links."""
-    conn = Connection(base_url, access_key, secret_key, api_key)
+    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.get(task_id)
     if json_out:
@@ -293,9 +352,10 @@ def tasks_wait(
     access_key: AccessKey = None,
     secret_key: SecretKey = None,
     api_key: ApiKey = None,
+    data_dir: ClientDataDir = None,
 ) -> None:
     """Wait for a task with a progress bar; with -o, download its video."""
-    conn = Connection(base_url, access_key, secret_key, api_key)
+    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.get(task_id)
         _finish(task, conn, output, Waiting(timeout, poll_interval, json_out))
@@ -313,9 +373,10 @@ def tasks_download(
     access_key: AccessKey = None,
     secret_key: SecretKey = None,
     api_key: ApiKey = None,
+    data_dir: ClientDataDir = None,
 ) -> None:
     """Download a finished task's video and print its path."""
-    conn = Connection(base_url, access_key, secret_key, api_key)
+    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.get(task_id)
         path = task.download(output, watermarked=watermarked)

@@ -1,22 +1,33 @@
-"""CLI flags that mirror settings: each one's --help names its REELGATE_* variable."""
+"""CLI flags that mirror settings: each one's --help names its REELGATE_* variable and default."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from reelgate.settings import help_for
+from reelgate.settings import Settings, help_for
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help=help_for("data_dir"))]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help=help_for("database_url"))]
-Host = Annotated[str | None, typer.Option("--host", help=help_for("host"))]
-Port = Annotated[int | None, typer.Option("--port", help=help_for("port"))]
-Workers = Annotated[int | None, typer.Option("--workers", help=help_for("workers"))]
-Models = Annotated[Path | None, typer.Option("--models", help=help_for("models_file"))]
-DefaultModel = Annotated[
-    str | None, typer.Option("--default-model", help=help_for("default_model"))
-]
-PublicUrl = Annotated[str | None, typer.Option("--public-url", help=help_for("public_url"))]
+#: plain help (click's): flags read as flags, defaults as ``[default: …]``
+MARKUP_MODE = None
+
+
+def mirror(flag: str, name: str) -> Any:
+    """A ``typer.Option`` for setting ``name``: None means "not given", so the variable and then
+    the setting's own default apply; ``--help`` shows that default when it is a value."""
+    default = next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+    shown = "" if default is None else f"  [default: {default}]"
+    return typer.Option(flag, help=help_for(name) + shown, show_default=False)
+
+
+DataDir = Annotated[Path | None, mirror("--data-dir", "data_dir")]
+DatabaseUrl = Annotated[str | None, mirror("--database-url", "database_url")]
+Host = Annotated[str | None, mirror("--host", "host")]
+Port = Annotated[int | None, mirror("--port", "port")]
+Workers = Annotated[int | None, mirror("--workers", "workers")]
+Models = Annotated[Path | None, mirror("--models", "models_file")]
+DefaultModel = Annotated[str | None, mirror("--default-model", "default_model")]
+PublicUrl = Annotated[str | None, mirror("--public-url", "public_url")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object (for scripts)")]

@@ -9,6 +9,7 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 from functools import partial
+from typing import TextIO
 
 from fastapi import FastAPI
 
@@ -38,14 +39,28 @@ def load_engines(settings: Settings) -> Engines:
     return build_engines(entries, settings.data_dir, settings.default_model)
 
 
-async def bootstrap_first_account(store: Store, settings: Settings) -> None:
-    """On a brand-new store: create a local account and show how to use it at once."""
+def interactive_terminal() -> TextIO | None:
+    """The stream to show secrets on: stderr, else stdout, when it is a terminal; else None."""
+    for stream in (sys.stderr, sys.stdout):
+        if stream.isatty():
+            return stream
+    return None
+
+
+async def bootstrap_first_account(
+    store: Store, settings: Settings, terminal: TextIO | None = None
+) -> None:
+    """On a brand-new store: create a local account, save its keys to ``credentials.json``
+    (0600), and show them only on ``terminal``; the log names the file, never a key."""
     if await store.count_accounts() > 0:
         return
     creds = await store.create_account("local")
     payload = {**credentials_json(creds), "base_url": settings.base_url}
     path = settings.data_dir / "credentials.json"
     write_credentials_file(path, payload)
+    log.info("created a local account; its keys are in %s (mode 0600)", path.resolve())
+    if terminal is None:
+        return
     base = settings.base_url
     print(
         "\nreelgate: created a local account (saved to "
@@ -58,7 +73,7 @@ async def bootstrap_first_account(store: Store, settings: Settings) -> None:
         f"    -H 'Authorization: Bearer {creds.api_key}' \\\n"
         "    -H 'Content-Type: application/json' \\\n"
         f"    -d {json.dumps(json.dumps({'prompt': 'a lighthouse at dusk, waves crashing'}))}\n",
-        file=sys.stderr,
+        file=terminal,
         flush=True,
     )
 
@@ -75,7 +90,7 @@ async def build_app(
     store = await Store.open(settings.store_url)
     stack.push_async_callback(store.close)
     if bootstrap:
-        await bootstrap_first_account(store, settings)
+        await bootstrap_first_account(store, settings, interactive_terminal())
     storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
     background: list[Background] = [
         RetentionSweeper(storage, settings),

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
+import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from reelgate.settings import Settings
-from reelgate.store import Credentials, Store
 
 from .options import (
+    MARKUP_MODE,
     DatabaseUrl,
     DataDir,
     DefaultModel,
@@ -24,6 +26,24 @@ from .options import (
     PublicUrl,
     Workers,
 )
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) is imported by the commands that use it
+    from reelgate.store import Credentials
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, checked the way uvicorn binds, before
+    anything is built; None when it can."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is already in use (set --port or REELGATE_PORT)"
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc} (set --host/--port)"
+    return None
 
 
 def settings_from(**flags: Any) -> Settings:
@@ -58,6 +78,10 @@ def serve(
         default_model=default_model,
         public_url=public_url,
     )
+    problem = bind_problem(settings.host, settings.port)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
     from .runtime import run_server
 
     asyncio.run(run_server(settings))
@@ -79,18 +103,26 @@ def worker(
     asyncio.run(run_worker(settings))
 
 
-keys_app = typer.Typer(help="Accounts and their credentials.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Accounts and their credentials.", no_args_is_help=True, rich_markup_mode=MARKUP_MODE
+)
 
 
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="a label for the account or key")],
     account: Annotated[
-        int | None, typer.Option("--account", help="add credentials to this account id")
+        int | None, typer.Option("--account", help="add keys to this existing account id")
     ] = None,
     max_concurrent: Annotated[
         int | None,
-        typer.Option("--max-concurrent", help="unfinished tasks allowed at once (0: unlimited)"),
+        typer.Option(
+            "--max-concurrent",
+            min=0,
+            help="unfinished tasks the account may have at once, 0: unlimited (default: a new"
+            " account follows REELGATE_MAX_CONCURRENT_TASKS; with --account, the limit stays)",
+            show_default=False,
+        ),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -100,23 +132,31 @@ def keys_create(
     settings = settings_from(data_dir=data_dir, database_url=database_url)
 
     async def run() -> Credentials:
+        from reelgate.store import Store
+
         store = await Store.open(settings.store_url)
         try:
-            if account is not None:
-                try:
-                    return await store.add_credentials(account, name)
-                except LookupError as exc:
-                    raise typer.BadParameter(str(exc), param_hint="--account") from None
-            return await store.create_account(name, max_concurrent_tasks=max_concurrent)
+            if account is None:
+                return await store.create_account(name, max_concurrent_tasks=max_concurrent)
+            try:
+                if max_concurrent is not None:
+                    await store.set_max_concurrent_tasks(account, max_concurrent)
+                return await store.add_credentials(account, name)
+            except LookupError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--account") from None
         finally:
             await store.close()
 
     creds = asyncio.run(run())
-    payload = credentials_json(creds)
     if json_out:
+        payload = {"account_id": creds.account_id, **credentials_json(creds)}
+        if max_concurrent is not None:
+            payload["max_concurrent_tasks"] = max_concurrent
         typer.echo(json.dumps(payload))
         return
     typer.echo(f"account:    {creds.account_id}")
+    if max_concurrent is not None:
+        typer.echo(f"max concurrent tasks: {max_concurrent or 'unlimited'}")
     typer.echo(f"access_key: {creds.access_key}")
     typer.echo(f"secret_key: {creds.secret_key}")
     typer.echo(f"api_key:    {creds.api_key}")
@@ -131,7 +171,7 @@ def credentials_json(creds: Credentials) -> dict[str, Any]:
     }
 
 
-db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True, rich_markup_mode=MARKUP_MODE)
 
 
 @db_app.command("upgrade")
@@ -152,7 +192,9 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
     typer.echo(f"store at revision {asyncio.run(run())}")
 
 
-models_app = typer.Typer(help="The served model catalogue.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The served model catalogue.", no_args_is_help=True, rich_markup_mode=MARKUP_MODE
+)
 
 
 @models_app.command("list")

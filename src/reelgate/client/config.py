@@ -3,10 +3,10 @@
 Each of the three is taken from the first source that has it: the arguments, then the
 ``REELGATE_BASE_URL`` / ``REELGATE_ACCESS_KEY`` + ``REELGATE_SECRET_KEY`` / ``REELGATE_API_KEY``
 variables, then ``credentials.json`` in the data directory of a local ``reelgate serve``
-(``$REELGATE_DATA_DIR``, default ``./reelgate-data``). Credentials are taken as a set from one
-source (a key from the environment never pairs with a secret from the file), and an API key wins
-over an AK/SK pair of the same source. The file's credentials are only sent to the server the
-file describes, never to another base URL.
+(the ``data_dir`` argument, else ``$REELGATE_DATA_DIR``, default ``./reelgate-data``).
+Credentials are taken as a set from one source (a key from the environment never pairs with a
+secret from the file), and an API key wins over an AK/SK pair of the same source. The file's
+credentials are only sent to the server the file describes, never to another base URL.
 """
 
 from __future__ import annotations
@@ -54,6 +54,24 @@ class Credentials:
 class ClientConfig:
     base_url: str
     auth: httpx.Auth | None
+    credentials: Credentials = Credentials()
+    #: the ``credentials.json`` that was consulted, and what it offered this base URL
+    credentials_file: Path | None = None
+    file_note: str = ""
+
+    def missing_credentials_message(self) -> str:
+        """Why there are no credentials: each source tried, and how to pass them."""
+        looked = ""
+        if self.credentials_file is not None:
+            looked = f"; {self.credentials_file.resolve()} ({self.file_note})"
+        return (
+            f"no credentials for {self.base_url}. Looked at: the --api-key / --access-key and"
+            " --secret-key options (none given); the environment variables REELGATE_API_KEY,"
+            f" REELGATE_ACCESS_KEY and REELGATE_SECRET_KEY (not set){looked}. Pass --api-key KEY"
+            " (or --access-key AK --secret-key SK), set REELGATE_API_KEY (or REELGATE_ACCESS_KEY"
+            " and REELGATE_SECRET_KEY), or point --data-dir (REELGATE_DATA_DIR) at the data"
+            " directory of the `reelgate serve` that wrote credentials.json"
+        )
 
 
 def normalize_base_url(url: str) -> str:
@@ -67,8 +85,9 @@ def normalize_base_url(url: str) -> str:
     return url
 
 
-def credentials_path(env: Mapping[str, str]) -> Path:
-    return Path(env.get("REELGATE_DATA_DIR") or DEFAULT_DATA_DIR) / CREDENTIALS_FILE
+def credentials_path(env: Mapping[str, str], data_dir: Path | str | None = None) -> Path:
+    """``credentials.json`` in ``data_dir``, else in ``$REELGATE_DATA_DIR``, else the default."""
+    return Path(data_dir or env.get("REELGATE_DATA_DIR") or DEFAULT_DATA_DIR) / CREDENTIALS_FILE
 
 
 def read_credentials_file(path: Path) -> dict[str, Any]:
@@ -99,6 +118,7 @@ def resolve_config(
     api_key: str | None = None,
     access_key: str | None = None,
     secret_key: str | None = None,
+    data_dir: Path | str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ClientConfig:
     env = os.environ if env is None else env
@@ -110,14 +130,29 @@ def resolve_config(
     )
     chosen_url = base_url or env.get("REELGATE_BASE_URL") or None
     file: dict[str, Any] = {}
+    path: Path | None = None
     if chosen_url is None or not (given.present or from_env.present):
-        file = read_credentials_file(credentials_path(env))
+        path = credentials_path(env, data_dir)
+        file = read_credentials_file(path)
     file_url = normalize_base_url(file.get("base_url") or DEFAULT_BASE_URL)
     url = normalize_base_url(chosen_url) if chosen_url else file_url
 
     credentials = given if given.present else from_env
-    if not credentials.present and _same_server(url, file_url):
-        credentials = Credentials(
-            file.get("api_key"), file.get("access_key"), file.get("secret_key")
-        )
-    return ClientConfig(base_url=url, auth=credentials.auth())
+    note = ""
+    if not credentials.present and path is not None:
+        from_file = Credentials(file.get("api_key"), file.get("access_key"), file.get("secret_key"))
+        if not file:
+            note = "not found" if not path.exists() else "holds no keys"
+        elif not _same_server(url, file_url):
+            note = f"its keys are for {file_url}, never sent to another server"
+        elif not from_file.present:
+            note = "holds no keys"
+        else:
+            credentials = from_file
+    return ClientConfig(
+        base_url=url,
+        auth=credentials.auth(),
+        credentials=credentials,
+        credentials_file=path,
+        file_note=note,
+    )

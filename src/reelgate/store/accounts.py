@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import access_keys, accounts, api_keys
@@ -100,6 +100,16 @@ async def insert_credentials(
         )
     )
     return Credentials(account_id, ak, sk, key)
+
+
+async def update_max_concurrent_tasks(
+    conn: AsyncConnection, account_id: int, limit: int | None
+) -> bool:
+    """Set an account's limit of unfinished tasks (None: the server default); False if absent."""
+    result = await conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(max_concurrent_tasks=limit)
+    )
+    return result.rowcount > 0
 
 
 async def count_accounts(conn: AsyncConnection) -> int:

@@ -91,6 +91,12 @@ class Store(Outbox):
                 raise LookupError(f"account {account_id} does not exist")
             return await acct.insert_credentials(conn, account_id, name, self.clock())
 
+    async def set_max_concurrent_tasks(self, account_id: int, limit: int | None) -> None:
+        """Change an account's limit of unfinished tasks (0: unlimited, None: server default)."""
+        async with self._writer() as conn:
+            if not await acct.update_max_concurrent_tasks(conn, account_id, limit):
+                raise LookupError(f"account {account_id} does not exist")
+
     async def get_account(self, account_id: int) -> Account | None:
         async with self._reader() as conn:
             row = await self._account_row(conn, account_id)
