@@ -11,7 +11,6 @@ import asyncio
 import base64
 import dataclasses
 import json
-import os
 import secrets
 import time
 import uuid
@@ -24,10 +23,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from reelgate.callbacks import USER_AGENT, CallbackDispatcher, verify_signature
 from reelgate.callbacks.receiver import Receiver
@@ -39,51 +34,7 @@ from reelgate.store.db import create_engine
 from reelgate.store.migrate import upgrade
 from reelgate.store.tables import task_events
 
-PG_URL = os.environ.get(
-    "REELGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-
-
-# -- fixtures and helpers -------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
-    """A new, empty database on the test server, dropped afterwards (tests never share one)."""
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"reelgate_cb_{uuid.uuid4().hex[:12]}"
-    try:
-        try:
-            async with asyncio.timeout(5), admin.connect() as conn:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        except (OSError, TimeoutError, DBAPIError) as exc:
-            pytest.skip(
-                f"PostgreSQL at {PG_URL} is unavailable ({exc}); see REELGATE_TEST_POSTGRES_URL"
-            )
-        try:
-            yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'reelgate.db'}")
-        try:
-            yield opened
-        finally:
-            await opened.close()
-        return
-    async with fresh_postgres_database() as url:
-        opened = await Store.open(url)
-        try:
-            yield opened
-        finally:
-            await opened.close()
+# -- fixtures and helpers (the `store` fixture, SQLite and PostgreSQL, is in conftest) ---------
 
 
 @pytest.fixture

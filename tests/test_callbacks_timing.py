@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from reelgate.callbacks import CallbackDispatcher
 from reelgate.callbacks.receiver import Receiver
@@ -22,29 +19,10 @@ from reelgate.domain.tasks import no_urls
 from reelgate.settings import Settings
 from reelgate.store import NewTask, Store
 
-from .test_callbacks import fresh_postgres_database
-
 HEALTHY_TASKS = 8
 HANGING_RECEIVERS = 3
 # Far above the 0.5 s poll interval, far below the old 30-60 s (the 40 s lease).
 LATE_S = 5.0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'reelgate.db'}")
-        try:
-            yield opened
-        finally:
-            await opened.close()
-        return
-    async with fresh_postgres_database() as url:
-        opened = await Store.open(url)
-        try:
-            yield opened
-        finally:
-            await opened.close()
 
 
 async def run_task(store: Store, account_id: int, url: str, pause_s: float) -> str:
