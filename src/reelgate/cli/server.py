@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from reelgate.settings import Settings
+from reelgate.settings import Settings, help_for
 from reelgate.store import Credentials, Store
 
 from .options import (
@@ -45,6 +45,7 @@ def serve(
     models: Models = None,
     default_model: DefaultModel = None,
     public_url: PublicUrl = None,
+    realistic: Annotated[bool, typer.Option("--realistic", help=help_for("realistic"))] = False,
 ) -> None:
     """Run the HTTP API (and, by default, a worker) on the configured store."""
     settings = settings_from(
@@ -57,6 +58,7 @@ def serve(
         models_file=models,
         default_model=default_model,
         public_url=public_url,
+        realistic=True if realistic else None,
     )
     from .runtime import run_server
 
