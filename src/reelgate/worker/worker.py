@@ -258,31 +258,29 @@ class Worker:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
 
     async def _generate(self, run: _Running, spec: ModelSpec, job: Job) -> Output:
-        """The engine's output, the task stretched to the model's ``processing_s``."""
-        engine_progress = 0.0
+        """The engine's output, the task stretched to the model's ``processing_s``.
 
-        def progress(percent: float) -> None:
-            nonlocal engine_progress
-            engine_progress = max(engine_progress, min(99.0, float(percent)))
-            if processing_s <= 0:
-                run.progress = max(run.progress, engine_progress)
-
+        With ``processing_s``, progress follows the clock (an emulated duration is usually
+        longer than the work), held at 99 while the engine is still busy; without it, progress
+        is the engine's own.
+        """
         _, processing_s = spec.phases(job.request, realistic=self.settings.realistic)
+
+        def to_run(percent: float) -> None:
+            run.progress = max(run.progress, min(99.0, float(percent)))
+
+        def ignored(percent: float) -> None:
+            return None
+
+        engine_progress = ignored if processing_s > 0 else to_run
         work = asyncio.ensure_future(
-            self.engines[spec.engine].generate(job, progress, run.cancel.is_set)
+            self.engines[spec.engine].generate(job, engine_progress, run.cancel.is_set)
         )
         if processing_s > 0:
-
-            def paced(percent: float) -> None:
-                run.progress = max(run.progress, min(99.0, float(percent)))
-
-            pacer = Pacer(paced, run.cancel.is_set, processing_s)
+            pacer = Pacer(to_run, run.cancel.is_set, processing_s)
             with contextlib.suppress(TaskCancelledError):  # the engine sees the same flag
-                await pacer.follow(work, lambda: 1.0 if work.done() else engine_progress / 99)
-        output = await work
-        if run.cancel.is_set():
-            raise TaskCancelledError()  # finished while being stopped: the stop wins
-        return output
+                await pacer.follow(work, lambda: 1.0)
+        return await work  # a stop that came meanwhile is checked by the caller
 
     def _store_outputs(self, task_id: str, output: Output) -> dict[str, Any]:
         prefix = task_prefix(task_id)
