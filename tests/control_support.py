@@ -94,6 +94,14 @@ class ControlApp:
         root = self.settings.work_dir
         return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
+    async def until_idle(self, within_s: float = 120) -> None:
+        """Until no attempt runs (its work dir is removed once the engine stopped)."""
+        deadline = time.monotonic() + within_s
+        while self.work_dirs():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"work dirs left: {self.work_dirs()}")
+            await asyncio.sleep(0.05)
+
     def stored_files(self, task_id: str) -> list[str]:
         root = self.settings.files_dir
         return sorted(str(p) for p in root.rglob("*") if task_id in str(p) and p.is_file())
