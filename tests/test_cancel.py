@@ -7,9 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from reelgate.domain.tasks import CANCEL_REQUESTED, CANCELLED_BY_CLIENT, TaskStatus
 from reelgate.store import NewTask, Store
+from reelgate.store.db import create_engine
+from reelgate.store.migrate import downgrade, upgrade
 
 from .control_support import CREATE, HOOK, control_app, finished, processing
 from .helpers import assert_error, assert_ok
@@ -175,3 +178,51 @@ async def test_store_cancel_of_a_given_back_task_ends_it_at_once(store: Store) -
     ended = await store.request_cancel(account, task_id)
     assert ended is not None and ended.status is TaskStatus.FAILED
     assert ended.status_msg == CANCELLED_BY_CLIENT
+
+
+# -- migration 0003 --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def test_tasks_queued_before_0003_are_claimable_and_cancellable(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await upgrade(engine, "0002")
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO accounts (id, name, created_at) VALUES (1, 'o', 0)"))
+        for task_id in ("217413177147939001", "217413177147939002"):
+            await conn.execute(
+                text(
+                    "INSERT INTO tasks (task_id, account_id, model_name, params, status,"
+                    " status_msg, progress, watermark, result, units, created_at, updated_at,"
+                    " attempts) VALUES (:id, 1, 'kling-v1', '{}', 'submitted', '', 0, false,"
+                    " '{}', '1', 0, 0, 0)"
+                ),
+                {"id": task_id},
+            )
+    await engine.dispose()
+
+    store = await Store.open(database_url)  # migrates to head
+    try:
+        claimed = await store.claim_task("w1", 30)
+        assert claimed is not None and claimed.task_id == "217413177147939001"
+        assert claimed.run_after == 0 and claimed.started_at is not None
+        assert claimed.cancel_reason is None
+        ended = await store.request_cancel(1, "217413177147939002")
+        assert ended is not None and ended.status is TaskStatus.FAILED
+    finally:
+        await store.close()
+    engine = create_engine(database_url)
+    try:
+        await downgrade(engine, "0002")  # and back: the columns go, the rows stay
+        async with engine.connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM tasks"))).scalar_one()
+        assert count == 2
+    finally:
+        await engine.dispose()
