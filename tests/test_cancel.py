@@ -226,3 +226,16 @@ async def test_tasks_queued_before_0003_are_claimable_and_cancellable(database_u
         assert count == 2
     finally:
         await engine.dispose()
+
+
+async def test_the_cancel_route_is_published_with_its_wire_models(tmp_path: Path) -> None:
+    async with control_app(tmp_path) as app:
+        spec = (await app.client.get("/openapi.json")).json()
+    operation = spec["paths"][f"{CREATE}/{{task_id}}/cancel"]["post"]
+    assert operation["security"] == [{"bearer": []}]
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ok.endswith("Envelope_TaskData_")
+    assert {"400", "401", "404"} <= set(operation["responses"])
+    codes = operation["responses"]["400"]["content"]["application/json"]["examples"]
+    assert "1200" in codes
+    assert f"/kling{CREATE}/{{task_id}}/cancel" not in spec["paths"]  # served, not listed twice

@@ -4,7 +4,8 @@ Waiting happens on the event loop (``asyncio.sleep``), never in a worker thread:
 slowed-down task must not hold one of the loop's executor threads, which the worker also uses
 for its own file work. Only the CPU-bound render runs in a thread, and it reports its frames
 through a :class:`FrameTracker`. ``progress()`` and ``cancelled()`` are only ever called from
-the event loop.
+the event loop. The loop's side, :class:`Pacer`, lives in :mod:`reelgate.engines.pacing` (the
+worker paces every engine with it) and is re-exported here.
 """
 
 from __future__ import annotations
