@@ -239,3 +239,14 @@ async def test_the_cancel_route_is_published_with_its_wire_models(tmp_path: Path
     codes = operation["responses"]["400"]["content"]["application/json"]["examples"]
     assert "1200" in codes
     assert f"/kling{CREATE}/{{task_id}}/cancel" not in spec["paths"]  # served, not listed twice
+
+
+async def test_a_result_that_wins_the_race_with_a_cancel_stands(store: Store) -> None:
+    account, task_id = await _new(store)
+    assert await store.claim_task("w1", 30) is not None
+    marked = await store.request_cancel(account, task_id)
+    assert marked is not None and marked.status_msg == CANCEL_REQUESTED
+    assert await store.finish_task(task_id, "w1", {"videos": []})  # before its next heartbeat
+    done = await store.get_task_by_id(task_id)
+    assert done is not None and done.status is TaskStatus.SUCCEED and done.status_msg == ""
+    assert await store.request_cancel(account, task_id) == done  # finished: unchanged

@@ -429,8 +429,10 @@ class Store(Outbox):
         *,
         units: str | None = None,
     ) -> bool:
-        """``processing`` → ``succeed`` with its result, once. False when the lease was lost."""
-        values: dict[str, Any] = {"result": result, "progress": 100}
+        """``processing`` → ``succeed`` with its result, once. False when the lease was lost.
+
+        A cancel request that lost the race to the result is cleared from the message."""
+        values: dict[str, Any] = {"result": result, "progress": 100, "status_msg": ""}
         if units is not None:
             values["units"] = units
         return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values)
