@@ -33,6 +33,7 @@ AUTHENTICATED = {
     ("post", "/v1/videos/text2video"),
     ("get", "/v1/videos/text2video"),
     ("get", "/v1/videos/text2video/{task_id}"),
+    ("post", "/v1/videos/text2video/{task_id}/cancel"),
     ("get", "/account/costs"),
     ("get", "/v1/models"),
 }

@@ -83,6 +83,18 @@ class Settings:
         30.0,
         "delay before a task whose outputs hit a full disk is retried; doubles each attempt",
     )
+    task_timeout_s: float = _setting(
+        "REELGATE_TASK_TIMEOUT",
+        3600.0,
+        "most seconds a task may spend in processing before it is cancelled and failed"
+        " (0: no limit; a model's catalogue timeout_s wins)",
+    )
+    realistic: bool = _setting(
+        "REELGATE_REALISTIC",
+        False,
+        "tasks wait in submitted and processing about as long as on Kling (tens of seconds,"
+        " then 1-5 minutes by model, mode and duration); catalogue submitted_s/processing_s win",
+    )
     sqlite_synchronous: str = _setting(
         "REELGATE_SQLITE_SYNCHRONOUS",
         "FULL",

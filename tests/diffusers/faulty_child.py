@@ -22,10 +22,11 @@ from reelgate.engines.diffusers.entry import ModelEntry
 from reelgate.engines.diffusers.loader import DeviceOutOfMemoryError, LoadedModel, load_model
 
 STEP_DELAY_S = 0.1  # per transformer call: two per step with classifier-free guidance
+STUCK_DELAY_S = 2.0  # per transformer call of a -stuck model: 500 steps take over 16 minutes
 
 
 def faulty_child(conn: Connection, cancel: EventType, device: str, cache_dir: str) -> None:
-    """Models whose id ends in -crash-once, -crash-always, -oom or -slow misbehave so."""
+    """Models whose id ends in -crash-once, -crash-always, -oom, -slow or -stuck misbehave so."""
     child_main(conn, cancel, device, cache_dir, load=functools.partial(_faulty, cache_dir))
 
 
@@ -46,6 +47,8 @@ def _faulty(cache_dir: str, entry: ModelEntry) -> LoadedModel:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB (fake)")
         if entry.id.endswith("-slow"):
             time.sleep(STEP_DELAY_S)
+        if entry.id.endswith("-stuck"):
+            time.sleep(STUCK_DELAY_S)
 
     loaded.pipe.transformer.register_forward_pre_hook(fault)
     return loaded

@@ -89,6 +89,25 @@ async def get_text2video(
     return ok(data, request_id_of(request))
 
 
+@router.post(
+    "/v1/videos/text2video/{task_id:path}/cancel",
+    summary="Cancel a task by task_id or external_task_id (extension)",
+    description="A `submitted` task ends `failed` at once; a `processing` one ends `failed`"
+    " when its worker sees the request (within about a second; until then it answers"
+    " `processing` with task_status_msg saying the cancel was requested). A cancelled task"
+    " is free and its callback is sent. Cancelling it again answers the task again;"
+    " cancelling a task that finished otherwise is 400/1200.",
+    response_model=Envelope[TaskData],
+    responses=error_responses(*AUTH, e.InvalidRequestError, e.NotFoundError),
+    tags=["text2video"],
+)
+async def cancel_text2video(
+    request: Request, task_id: str, svc: Svc, account: Account
+) -> JSONResponse:
+    data = await svc.cancel_text2video(account, task_id, str(request.base_url))
+    return ok(data, request_id_of(request))
+
+
 @router.get(
     "/v1/videos/text2video",
     summary="List the caller's tasks, newest first",

@@ -8,11 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 from reelgate.domain.account import CostsReport, ResourcePack
-from reelgate.domain.errors import InvalidParameterError, NotFoundError
+from reelgate.domain.errors import InvalidParameterError, InvalidRequestError, NotFoundError
 from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video, require_task_ident
-from reelgate.domain.tasks import Signer, TaskData, TaskRecord, task_data
+from reelgate.domain.tasks import (
+    CANCELLED_BY_CLIENT,
+    Signer,
+    TaskData,
+    TaskRecord,
+    TaskStatus,
+    task_data,
+)
 from reelgate.settings import Settings, env_name
 from reelgate.storage import LocalStorage
 from reelgate.store import NewTask, Store
@@ -50,6 +57,7 @@ class Services:
             )
         params = req.model_dump(mode="json", exclude_none=True)
         params["model_name"] = spec.id
+        submitted_s, _ = spec.phases(req, realistic=self.settings.realistic)
         return await self.store.create_task(
             NewTask(
                 account_id=account_id,
@@ -60,6 +68,7 @@ class Services:
                 callback_url=req.callback_url,
                 watermark=req.watermark,
                 base_url=base_url,
+                submitted_s=submitted_s,
             ),
             default_concurrency=self.settings.max_concurrent_tasks,
         )
@@ -69,6 +78,26 @@ class Services:
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")
+        return task_data(task, self.signer(base_url))
+
+    async def cancel_text2video(self, account_id: int, ident: str, base_url: str) -> TaskData:
+        """Cancel the caller's task: a ``submitted`` one ends ``failed`` at once, a running one
+        when its worker sees the request (within a heartbeat); the task as it is now.
+
+        Cancelling a task already cancelled (or being cancelled) answers the task again; a task
+        that finished otherwise is 400/1200.
+        """
+        require_task_ident(ident)
+        await self.store.fail_abandoned()  # an API-only server has no worker sweeping them
+        task = await self.store.request_cancel(account_id, ident, CANCELLED_BY_CLIENT)
+        if task is None:
+            raise NotFoundError(f"task {ident!r} not found")
+        cancelled = task.status is TaskStatus.FAILED and task.cancel_reason == CANCELLED_BY_CLIENT
+        if task.status.finished and not cancelled:
+            raise InvalidRequestError(
+                f"task {task.task_id} cannot be cancelled: it already finished as"
+                f" {task.status.value}; only submitted or processing tasks can be cancelled"
+            )
         return task_data(task, self.signer(base_url))
 
     async def list_view(

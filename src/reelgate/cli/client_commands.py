@@ -277,7 +277,7 @@ def generate(
 
 
 tasks_app = typer.Typer(
-    help="List, show, wait for and download tasks.",
+    help="List, show, wait for, cancel and download tasks.",
     no_args_is_help=True,
     rich_markup_mode=MARKUP_MODE,
 )
@@ -337,6 +337,26 @@ def tasks_show(
     rows.update({f"video[{i}]": v.url for i, v in enumerate(task.videos)})
     for key, value in rows.items():
         typer.echo(f"{key + ':':<18}{value}")
+
+
+@tasks_app.command("cancel")
+def tasks_cancel(
+    task_id: TaskId,
+    json_out: JsonOut = False,
+    base_url: BaseUrl = None,
+    access_key: AccessKey = None,
+    secret_key: SecretKey = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Cancel a queued or running task (it ends failed, free; a running one within a second)."""
+    conn = Connection(base_url, access_key, secret_key, api_key)
+    with reported_errors(), open_client(conn) as client:
+        task = client.text2video.cancel(task_id)
+    if json_out:
+        _emit_json(task.to_dict())
+        return
+    state = "cancelled" if task.finished else "cancelling"
+    typer.echo(f"{task.id}\t{state}\t{_status_line(task)}")
 
 
 @tasks_app.command("wait")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reelgate.settings import Settings
+from reelgate.settings import Settings, help_for
 
 from .options import (
     MARKUP_MODE,
@@ -65,6 +65,7 @@ def serve(
     models: Models = None,
     default_model: DefaultModel = None,
     public_url: PublicUrl = None,
+    realistic: Annotated[bool, typer.Option("--realistic", help=help_for("realistic"))] = False,
 ) -> None:
     """Run the HTTP API (and, by default, a worker) on the configured store."""
     settings = settings_from(
@@ -77,6 +78,7 @@ def serve(
         models_file=models,
         default_model=default_model,
         public_url=public_url,
+        realistic=True if realistic else None,
     )
     problem = bind_problem(settings.host, settings.port)
     if problem is not None:

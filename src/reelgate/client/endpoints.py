@@ -116,6 +116,15 @@ def get(task_id: str) -> Call[TaskData]:
     return Call("GET", f"{TEXT2VIDEO_PATH}/{quote(task_id, safe='')}", _task)
 
 
+def cancel(task_id: str) -> Call[TaskData]:
+    """Cancel a task (reelgate extension). A retry after an attempt that may have gone through
+    recovers by reading the task: the first attempt's cancel is the answer."""
+    if not task_id:
+        raise ValueError("task_id must not be empty")
+    path = f"{TEXT2VIDEO_PATH}/{quote(task_id, safe='')}/cancel"
+    return Call("POST", path, _task, recover=get(task_id))
+
+
 def list_page(page: int = 1, page_size: int = 30) -> Call[list[TaskData]]:
     if not 1 <= page <= PAGE_NUM_MAX:
         raise ValueError(f"page must be in 1..{PAGE_NUM_MAX}, got {page}")

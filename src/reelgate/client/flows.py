@@ -114,6 +114,10 @@ def refresh(task: BaseTask, retry: Retry) -> Flow[None]:
     task._update((yield from request(endpoints.get(task.id), retry)))
 
 
+def cancel(task: BaseTask, retry: Retry) -> Flow[None]:
+    task._update((yield from request(endpoints.cancel(task.id), retry)))
+
+
 def wait(
     task: BaseTask,
     timeout: float | None,

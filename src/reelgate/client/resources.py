@@ -46,6 +46,11 @@ class Text2Video:
         """One task by its ``task_id`` or by your ``external_task_id``."""
         return Task(self._fetch(endpoints.get(task_id)), self._client)
 
+    def cancel(self, task_id: str) -> Task:
+        """Cancel a task by ``task_id`` or ``external_task_id`` (reelgate extension); see
+        :meth:`Task.cancel`."""
+        return Task(self._fetch(endpoints.cancel(task_id)), self._client)
+
     def list(self, page: int = 1, page_size: int = 30) -> builtins.list[Task]:
         """One page of your tasks, newest first."""
         batch = self._fetch(endpoints.list_page(page, page_size))
@@ -74,6 +79,9 @@ class AsyncText2Video:
 
     async def get(self, task_id: str) -> AsyncTask:
         return AsyncTask(await self._fetch(endpoints.get(task_id)), self._client)
+
+    async def cancel(self, task_id: str) -> AsyncTask:
+        return AsyncTask(await self._fetch(endpoints.cancel(task_id)), self._client)
 
     async def list(self, page: int = 1, page_size: int = 30) -> builtins.list[AsyncTask]:
         batch = await self._fetch(endpoints.list_page(page, page_size))

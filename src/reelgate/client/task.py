@@ -136,6 +136,15 @@ class Task(BaseTask):
         self._client._run(flows.refresh(self, self._client.retry))
         return self
 
+    def cancel(self) -> Task:
+        """Ask the server to cancel this task (reelgate extension); the handle is updated.
+
+        A queued task is ``failed`` at once; a running one stays ``processing`` until its
+        worker stops it (about a second; ``wait()`` then raises :class:`TaskFailedError`).
+        Raises :class:`InvalidRequestError` when the task already finished otherwise."""
+        self._client._run(flows.cancel(self, self._client.retry))
+        return self
+
     def wait(
         self,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
@@ -165,6 +174,11 @@ class AsyncTask(BaseTask):
 
     async def refresh(self) -> AsyncTask:
         await self._client._run(flows.refresh(self, self._client.retry))
+        return self
+
+    async def cancel(self) -> AsyncTask:
+        """As :meth:`Task.cancel`."""
+        await self._client._run(flows.cancel(self, self._client.retry))
         return self
 
     async def wait(

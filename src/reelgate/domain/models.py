@@ -11,6 +11,7 @@ from pydantic import Field
 
 from .errors import InvalidParameterError, NotFoundError
 from .requests import Text2VideoRequest
+from .timing import ModelTiming
 from .wire import WireModel
 
 ALL_MODES = ("std", "pro")
@@ -143,6 +144,9 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)  # engine-specific entry keys
+    timing: ModelTiming = field(
+        default_factory=ModelTiming
+    )  # the entry's submitted_s, processing_s, timeout_s
 
     def check(self, req: Text2VideoRequest) -> None:
         """Raise 400/1201 naming the field when ``req`` asks for what this model cannot do."""
@@ -199,6 +203,11 @@ class ModelSpec:
     def effective_mode(self, mode: str) -> str:
         """The mode a model without a mode choice renders in."""
         return mode if self.capabilities.mode_choice else self.capabilities.modes[0]
+
+    def phases(self, req: Text2VideoRequest, *, realistic: bool) -> tuple[float, float]:
+        """(seconds in ``submitted``, least seconds in ``processing``) for ``req``."""
+        mode = self.effective_mode(req.mode)
+        return self.timing.phases(self.id, mode, req.duration, realistic=realistic)
 
     def units_for(self, req: Text2VideoRequest) -> Decimal:
         return self.units.for_request(

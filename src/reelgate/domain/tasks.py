@@ -48,6 +48,23 @@ class TaskRecord:
     attempts: int = 0
     lease_owner: str | None = None
     lease_expires_at: int | None = None
+    cancel_reason: str | None = None  # a stop was asked for a running task; why
+    run_after: int = 0  # not claimed before (Unix ms)
+    started_at: int | None = None  # first claim (Unix ms)
+
+    @property
+    def cancelling(self) -> bool:
+        """Running, and asked to stop: it ends ``failed`` once its worker sees the request."""
+        return self.status is TaskStatus.PROCESSING and self.cancel_reason is not None
+
+
+# task_status_msg of tasks ended by a cancel or a timeout (one wording for API, worker, store)
+CANCELLED_BY_CLIENT = "task was cancelled by the client"
+CANCEL_REQUESTED = "cancel requested by the client; stopping"
+
+
+def timed_out_message(seconds: float) -> str:
+    return f"timed out after {seconds:g} s in processing"
 
 
 # A signer turns a blob key into a URL, or None when the blob is gone (retention).

@@ -2,20 +2,23 @@
 
 Built-in engines register through the same entry points as a third-party one. The catalogue is
 a TOML file of ``[[models]]`` entries, each with ``id``, ``engine``, optional ``aliases`` and
-engine-specific keys; without one, the sandbox serves Kling's own models.
+engine-specific keys; without one, the sandbox serves Kling's own models. The keys every engine
+shares (``submitted_s``, ``processing_s``, ``timeout_s``: see :mod:`reelgate.domain.timing`) are
+read here and never reach the engine.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, cast
 
 from reelgate.domain.kling import KLING_UNAVAILABLE
-from reelgate.domain.models import Catalog
+from reelgate.domain.models import Catalog, ModelSpec
+from reelgate.domain.timing import TIMING_KEYS, ModelTiming
 
 from .base import Engine, EngineFactory
 
@@ -79,19 +82,41 @@ def build_engines(
     entries: Sequence[Mapping[str, Any]] | None,
     data_dir: Path,
     default_model: str | None = None,
+    factories: Mapping[str, EngineFactory] | None = None,
 ) -> Engines:
-    """Instantiate one engine per engine name used by ``entries`` (None: the sandbox alone)."""
+    """Instantiate one engine per engine name used by ``entries`` (None: the sandbox alone).
+
+    ``factories`` replaces the entry-point factory of an engine name (an engine built with a
+    different collaborator, such as the diffusers engine with another generation process).
+    """
     grouped: dict[str, list[Mapping[str, Any]]] = {}
+    timings: dict[str, ModelTiming] = {}
     for entry in entries or []:
-        grouped.setdefault(str(entry["engine"]), []).append(entry)
+        try:
+            timings[str(entry["id"])] = ModelTiming.from_entry(entry)
+        except ValueError as exc:
+            raise CatalogError(str(exc)) from exc
+        engine_keys = {k: v for k, v in entry.items() if k not in TIMING_KEYS}
+        grouped.setdefault(str(entry["engine"]), []).append(engine_keys)
     if not grouped:
         grouped["sandbox"] = []
     try:
-        engines = {name: load_factory(name)(group, data_dir) for name, group in grouped.items()}
-        specs = [spec for engine in engines.values() for spec in engine.models()]
+        made = dict(factories or {})
+        engines = {
+            name: (made.get(name) or load_factory(name))(group, data_dir)
+            for name, group in grouped.items()
+        }
+        specs = [
+            _with_timing(spec, timings) for engine in engines.values() for spec in engine.models()
+        ]
         catalog = Catalog(specs, default=default_model, known_unavailable=KLING_UNAVAILABLE)
     except CatalogError:
         raise
     except ValueError as exc:  # a bad entry, a name served twice, an unknown default model
         raise CatalogError(str(exc)) from exc
     return Engines(engines, catalog)
+
+
+def _with_timing(spec: ModelSpec, timings: Mapping[str, ModelTiming]) -> ModelSpec:
+    timing = timings.get(spec.id)
+    return replace(spec, timing=timing) if timing is not None else spec

@@ -29,7 +29,14 @@ from .tables import task_events, tasks
 # The key of a snapshot payload; a rendered body (the old format) never has it.
 SNAPSHOT_KEY = "task"
 # TaskRecord fields that are queue state, not part of a status change.
-_QUEUE_FIELDS = ("attempts", "lease_owner", "lease_expires_at")
+_QUEUE_FIELDS = (
+    "attempts",
+    "lease_owner",
+    "lease_expires_at",
+    "cancel_reason",
+    "run_after",
+    "started_at",
+)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,12 @@ from reelgate.domain.errors import (
 )
 from reelgate.domain.ids import new_task_id, now_ms, reseed_task_ids
 from reelgate.domain.models import format_units
-from reelgate.domain.tasks import TaskRecord, TaskStatus
+from reelgate.domain.tasks import (
+    CANCEL_REQUESTED,
+    CANCELLED_BY_CLIENT,
+    TaskRecord,
+    TaskStatus,
+)
 
 from . import accounts as acct
 from .accounts import Account, Credentials
@@ -46,6 +51,14 @@ class NewTask:
     callback_url: str | None = None
     watermark: bool = False
     base_url: str | None = None  # the URL the request came through: links in callbacks
+    submitted_s: float = 0.0  # time the task stays ``submitted`` before it may be claimed
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A renewed lease; ``cancel_reason``: the task was asked to stop (end it with that)."""
+
+    cancel_reason: str | None = None
 
 
 class Store(Outbox):
@@ -192,6 +205,7 @@ class Store(Outbox):
                         " remain"
                     )
             now = self.clock()
+            run_after = now + int(new.submitted_s * 1000) if new.submitted_s > 0 else 0
             record = TaskRecord(
                 task_id=new_task_id(),
                 account_id=new.account_id,
@@ -204,6 +218,7 @@ class Store(Outbox):
                 callback_url=new.callback_url,
                 watermark=new.watermark,
                 units=str(new.units),
+                run_after=run_after,
             )
             await conn.execute(
                 insert(tasks).values(
@@ -223,6 +238,7 @@ class Store(Outbox):
                     updated_at=now,
                     attempts=0,
                     base_url=new.base_url,
+                    run_after=run_after,
                 )
             )
             await add_event(conn, record)
@@ -275,7 +291,8 @@ class Store(Outbox):
         *,
         max_attempts: int | None = None,
     ) -> TaskRecord | None:
-        """Lease the oldest claimable task: ``submitted``, or ``processing`` with a lost lease.
+        """Lease the oldest claimable task: ``submitted`` (once its ``run_after`` has come), or
+        ``processing`` with a lost lease and no cancel request (``fail_abandoned`` ends those).
 
         With ``max_attempts``, a task already claimed that many times is never claimed again
         (``fail_exhausted`` ends it): the count is checked by the claim itself, in the same
@@ -284,10 +301,14 @@ class Store(Outbox):
         async with self._writer() as conn:
             now = self.clock()
             claimable = or_(
-                tasks.c.status == TaskStatus.SUBMITTED.value,
+                and_(
+                    tasks.c.status == TaskStatus.SUBMITTED.value,
+                    tasks.c.run_after <= now,
+                ),
                 and_(
                     tasks.c.status == TaskStatus.PROCESSING.value,
                     tasks.c.lease_expires_at < now,
+                    tasks.c.cancel_reason.is_(None),
                 ),
             )
             if max_attempts is not None:
@@ -311,6 +332,7 @@ class Store(Outbox):
                         lease_expires_at=now + int(lease_s * 1000),
                         attempts=tasks.c.attempts + 1,
                         updated_at=now,
+                        started_at=func.coalesce(tasks.c.started_at, now),
                     )
                     .returning(*tasks.c)
                 )
@@ -327,16 +349,83 @@ class Store(Outbox):
 
     async def heartbeat(
         self, task_id: str, worker_id: str, lease_s: float, progress: int | None = None
-    ) -> bool:
-        """Extend the lease (and store progress). False: the lease is lost, stop working."""
+    ) -> Heartbeat | None:
+        """Extend the lease (and store progress). None: the lease is lost, stop working.
+
+        The answer carries the task's cancel request, so the worker holding a task learns of
+        it within one heartbeat.
+        """
         values: dict[str, Any] = {"lease_expires_at": self.clock() + int(lease_s * 1000)}
         if progress is not None:
             values["progress"] = max(0, min(100, int(progress)))
         async with self._writer() as conn:
-            result = await conn.execute(
-                update(tasks).where(*self._held(task_id, worker_id)).values(**values)
+            row = (
+                await conn.execute(
+                    update(tasks)
+                    .where(*self._held(task_id, worker_id))
+                    .values(**values)
+                    .returning(tasks.c.cancel_reason)
+                )
+            ).first()
+            return Heartbeat(row.cancel_reason) if row is not None else None
+
+    async def request_cancel(
+        self, account_id: int, task_or_external_id: str, reason: str = CANCELLED_BY_CLIENT
+    ) -> TaskRecord | None:
+        """Ask the caller's task to stop; the task as it is afterwards (None: no such task).
+
+        Nobody works on a ``submitted`` task, nor on a ``processing`` one whose lease is gone:
+        it ends ``failed`` with ``reason`` at once (with its event, so its callback). A leased
+        one is marked: its worker reads the mark with its next heartbeat and ends it. A task
+        already marked, or finished, is returned unchanged (the caller decides what that
+        means). Every write is a compare-and-set against a racing claim or end.
+        """
+        for _ in range(5):
+            task = await self.get_task(account_id, task_or_external_id)
+            if task is None or task.status.finished or task.cancelling:
+                return task
+            now = self.clock()
+            unowned = task.status is TaskStatus.SUBMITTED or (
+                task.lease_owner is None or (task.lease_expires_at or 0) < now
             )
-            return result.rowcount == 1  # type: ignore[no-any-return]
+            if unowned:
+                where = [tasks.c.task_id == task.task_id, tasks.c.status == task.status.value]
+                if task.status is TaskStatus.PROCESSING:
+                    where.append(or_(tasks.c.lease_owner.is_(None), tasks.c.lease_expires_at < now))
+                values = {"status_msg": reason[:2000], "cancel_reason": reason[:2000]}
+                if await self._end(where, TaskStatus.FAILED, values):
+                    return await self.get_task_by_id(task.task_id)
+                continue  # claimed or ended meanwhile: look again
+            async with self._writer() as conn:
+                result = await conn.execute(
+                    update(tasks)
+                    .where(*self._held(task.task_id, None), tasks.c.cancel_reason.is_(None))
+                    .values(cancel_reason=reason[:2000], status_msg=CANCEL_REQUESTED)
+                )
+            if result.rowcount == 1:
+                return await self.get_task_by_id(task.task_id)
+        return await self.get_task(account_id, task_or_external_id)
+
+    async def fail_abandoned(self) -> list[str]:
+        """End, as ``failed`` with their cancel reason, tasks asked to stop whose worker is gone
+        (lease expired) or that were given back; return their ids. They are never reclaimed."""
+        now = self.clock()
+        gone = or_(tasks.c.lease_owner.is_(None), tasks.c.lease_expires_at < now)
+        async with self._reader() as conn:
+            rows = await conn.execute(
+                select(tasks.c.task_id, tasks.c.cancel_reason).where(
+                    tasks.c.status == TaskStatus.PROCESSING.value,
+                    tasks.c.cancel_reason.is_not(None),
+                    gone,
+                )
+            )
+            found = [(r.task_id, r.cancel_reason) for r in rows]
+        ended = []
+        for task_id, reason in found:
+            where = [*self._held(task_id, None), tasks.c.cancel_reason.is_not(None), gone]
+            if await self._end(where, TaskStatus.FAILED, {"status_msg": reason}):
+                ended.append(task_id)
+        return ended
 
     async def finish_task(
         self,
@@ -346,8 +435,10 @@ class Store(Outbox):
         *,
         units: str | None = None,
     ) -> bool:
-        """``processing`` → ``succeed`` with its result, once. False when the lease was lost."""
-        values: dict[str, Any] = {"result": result, "progress": 100}
+        """``processing`` → ``succeed`` with its result, once. False when the lease was lost.
+
+        A cancel request that lost the race to the result is cleared from the message."""
+        values: dict[str, Any] = {"result": result, "progress": 100, "status_msg": ""}
         if units is not None:
             values["units"] = units
         return await self._end(self._held(task_id, worker_id), TaskStatus.SUCCEED, values)
@@ -474,7 +565,10 @@ def _row_to_task(row: Row[Any]) -> TaskRecord:
         attempts=int(m["attempts"]),
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
+        cancel_reason=m["cancel_reason"],
+        run_after=int(m["run_after"] or 0),
+        started_at=m["started_at"],
     )
 
 
-__all__: Sequence[str] = ["Account", "Credentials", "NewTask", "Store", "TaskEvent"]
+__all__: Sequence[str] = ["Account", "Credentials", "Heartbeat", "NewTask", "Store", "TaskEvent"]

@@ -74,6 +74,12 @@ tasks = Table(
     Column("lease_expires_at", BigInteger, nullable=True),
     # the base URL the task was created through (links in its callbacks); NULL: unknown
     Column("base_url", Text, nullable=True),
+    # why the client (or a timeout) asked a running task to stop; NULL: not asked
+    Column("cancel_reason", Text, nullable=True),
+    # a submitted task is not claimed before this time (Unix ms; 0: at once)
+    Column("run_after", BigInteger, nullable=False, default=0, server_default="0"),
+    # the first claim (submitted -> processing), for the processing timeout; NULL: not yet
+    Column("started_at", BigInteger, nullable=True),
     UniqueConstraint("account_id", "external_task_id", name="uq_tasks_account_external"),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),

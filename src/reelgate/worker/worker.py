@@ -5,6 +5,12 @@ stores progress. Losing the lease (another worker reclaimed the task) or a force
 the cancellation flag the engine polls between steps. Whatever the engine raises ends the task
 as ``failed`` with a readable message: a task is never left stuck by an engine error.
 
+A client's cancel request reaches the worker through the heartbeat's answer, and the model's
+timeout (``timeout_s``, else ``REELGATE_TASK_TIMEOUT``) is checked by the heartbeat against the
+task's first claim: either ends the task ``failed`` with its reason at once and sets the
+engine's cancellation flag; whatever the engine still returns is discarded. A model's
+``processing_s`` stretches every task to at least that long, progress advancing smoothly.
+
 A full disk (ENOSPC/EDQUOT while the engine writes or while outputs are stored) is not the
 task's fault: the task is given back with a growing delay and retried, and fails with "storage
 is full" only once its attempts are spent. Scratch directories of attempts that can no longer
@@ -26,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reelgate.domain.models import Catalog
+from reelgate.domain.models import Catalog, ModelSpec
 from reelgate.domain.requests import Text2VideoRequest
-from reelgate.domain.tasks import TaskRecord, video_id
+from reelgate.domain.tasks import TaskRecord, timed_out_message, video_id
 from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
+from reelgate.engines.pacing import Pacer
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage, storage_full, task_prefix
 from reelgate.store import Store
@@ -46,6 +53,9 @@ class _Running:
     progress: float = 0.0
     lease_lost: bool = False
     task: asyncio.Task[None] | None = None
+    deadline_ms: int | None = None  # the processing timeout, on the store's clock
+    timeout_s: float = 0.0
+    stop_reason: str | None = None  # cancelled by the client, or timed out: the task's message
 
 
 class Worker:
@@ -122,6 +132,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 await self._sweep_workdirs_when_due()
+                await self.store.fail_abandoned()
                 await self.store.fail_exhausted(self.settings.max_attempts)
                 claimed = False
                 while len(self._running) < self.slots and not self._stopping.is_set():
@@ -134,7 +145,7 @@ class Worker:
                     if record is None:
                         break
                     claimed = True
-                    run = _Running(record)
+                    run = self._running_for(record)
                     self._running[record.task_id] = run
                     run.task = asyncio.create_task(
                         self._execute(run), name=f"task-{record.task_id}"
@@ -144,6 +155,16 @@ class Worker:
                 log.exception("claim loop error")
                 idle = 2.0
             await self._idle(idle)
+
+    def _running_for(self, record: TaskRecord) -> _Running:
+        run = _Running(record)
+        spec = self.catalog.get(record.model_name)
+        if spec is not None:
+            run.timeout_s = spec.timing.timeout(self.settings.task_timeout_s)
+        if run.timeout_s > 0:
+            started = record.started_at if record.started_at is not None else self.store.clock()
+            run.deadline_ms = started + int(run.timeout_s * 1000)
+        return run
 
     async def _sweep_workdirs_when_due(self) -> None:
         """At start, then every ``workdir_sweep_s``: remove scratch dirs of dead attempts."""
@@ -211,11 +232,8 @@ class Worker:
             attempt=record.attempts,
         )
 
-        def progress(percent: float) -> None:
-            run.progress = max(run.progress, min(99.0, float(percent)))
-
         try:
-            output = await self.engines[spec.engine].generate(job, progress, run.cancel.is_set)
+            output = await self._generate(run, spec, job)
         except TaskCancelledError:
             await self._after_cancel(run)
             return
@@ -231,10 +249,38 @@ class Worker:
             return
         if run.lease_lost:
             return  # another worker owns the task now; its result is the one written
+        if run.stop_reason is not None:
+            log.info("task %s: %s; output discarded", record.task_id, run.stop_reason)
+            return
         result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
         ok = await self.store.finish_task(record.task_id, self.worker_id, result)
         if not ok:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
+
+    async def _generate(self, run: _Running, spec: ModelSpec, job: Job) -> Output:
+        """The engine's output, the task stretched to the model's ``processing_s``.
+
+        With ``processing_s``, progress follows the clock (an emulated duration is usually
+        longer than the work), held at 99 while the engine is still busy; without it, progress
+        is the engine's own.
+        """
+        _, processing_s = spec.phases(job.request, realistic=self.settings.realistic)
+
+        def to_run(percent: float) -> None:
+            run.progress = max(run.progress, min(99.0, float(percent)))
+
+        def ignored(percent: float) -> None:
+            return None
+
+        engine_progress = ignored if processing_s > 0 else to_run
+        work = asyncio.ensure_future(
+            self.engines[spec.engine].generate(job, engine_progress, run.cancel.is_set)
+        )
+        if processing_s > 0:
+            pacer = Pacer(to_run, run.cancel.is_set, processing_s)
+            with contextlib.suppress(TaskCancelledError):  # the engine sees the same flag
+                await pacer.follow(work, lambda: 1.0)
+        return await work  # a stop that came meanwhile is checked by the caller
 
     def _store_outputs(self, task_id: str, output: Output) -> dict[str, Any]:
         prefix = task_prefix(task_id)
@@ -258,6 +304,9 @@ class Worker:
 
     async def _after_cancel(self, run: _Running) -> None:
         if run.lease_lost:
+            return
+        if run.stop_reason is not None:
+            await self._fail(run, run.stop_reason)  # usually ended already by the heartbeat
             return
         if self._stopping.is_set():
             # Shutdown outlived the grace period: hand the task to another worker now.
@@ -293,19 +342,38 @@ class Worker:
     async def _heartbeat(self, run: _Running) -> None:
         interval = min(1.0, self.settings.lease_s / 3)
         while True:
+            if run.deadline_ms is not None and self.store.clock() >= run.deadline_ms:
+                await self._stop(run, timed_out_message(run.timeout_s))
+                return
             await asyncio.sleep(interval)
             try:
-                held = await self.store.heartbeat(
+                beat = await self.store.heartbeat(
                     run.record.task_id, self.worker_id, self.settings.lease_s, int(run.progress)
                 )
             except Exception:
                 log.exception("heartbeat failed for task %s", run.record.task_id)
                 continue
-            if not held:
+            if beat is None:
                 log.warning("task %s: lease lost; cancelling", run.record.task_id)
                 run.lease_lost = True
                 run.cancel.set()
                 return
+            if beat.cancel_reason is not None:
+                await self._stop(run, beat.cancel_reason)
+                return
+
+    async def _stop(self, run: _Running, reason: str) -> None:
+        """End the task ``failed`` with ``reason`` now, and tell the engine to stop."""
+        log.info("task %s: %s; stopping the engine", run.record.task_id, reason)
+        run.stop_reason = reason
+        run.cancel.set()
+        for attempt in range(3):
+            try:
+                await self._fail(run, reason)
+                return
+            except Exception:  # the store may be briefly unreachable; _after_cancel retries
+                log.exception("task %s: could not end it (try %d)", run.record.task_id, attempt)
+                await asyncio.sleep(1.0)
 
 
 def _fresh_dir(path: Path, attempt: int) -> None:

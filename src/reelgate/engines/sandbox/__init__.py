@@ -34,7 +34,8 @@ Case and spaces inside the brackets do not matter; several directives may be com
     The task takes at least SECONDS (0 to 3600), with progress advancing smoothly; it can be
     cancelled at any moment. Combined with ``fail`` or ``crash``, the task fails at the end.
 ``[[sandbox:stall]]``
-    The task never finishes; it ends only when cancelled (checked every 0.1 s).
+    The task never finishes; it ends when cancelled (checked every 0.1 s) or when its
+    processing timeout passes (catalogue ``timeout_s``, else ``REELGATE_TASK_TIMEOUT``).
 ``[[sandbox:crash]]``
     The engine raises a plain ``RuntimeError`` ("sandbox: simulated crash"), to test how the
     worker handles an engine that breaks rather than reporting a failure.
