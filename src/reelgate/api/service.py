@@ -14,7 +14,7 @@ from reelgate.domain.netguard import check_callback_url
 from reelgate.domain.requests import parse_text2video, require_task_ident
 from reelgate.domain.tasks import Signer, TaskData, TaskRecord, task_data
 from reelgate.settings import Settings, env_name
-from reelgate.storage import LocalStorage
+from reelgate.storage import Storage
 from reelgate.store import NewTask, Store
 
 
@@ -23,7 +23,7 @@ class Services:
     settings: Settings
     store: Store
     catalog: Catalog
-    storage: LocalStorage
+    storage: Storage
     health: Callable[[], Mapping[str, str]] | None = None
 
     def model_health(self) -> Mapping[str, str]:
