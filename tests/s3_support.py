@@ -64,7 +64,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"moto server did not start:\n{log_path.read_text()}")
+                    raise AssertionError(f"moto did not start:\n{log_path.read_text()}") from None
                 time.sleep(0.1)
         yield server
     finally:
