@@ -230,3 +230,15 @@ def test_s3_write_problem_names_the_bucket(s3_server: S3Server, tmp_path: Path) 
     problem = open_storage(settings).write_problem()
     assert problem is not None
     assert problem.startswith("cannot write to s3://no-such-bucket-here/p:")
+
+
+def test_the_signing_key_is_required_on_a_shared_store_with_folder_storage(tmp_path: Path) -> None:
+    pg = "postgresql://reelgate@db/reelgate"
+    problem = Settings(data_dir=tmp_path, database_url=pg).signing_key_problem()
+    assert problem is not None and problem.startswith("REELGATE_SIGNING_KEY must be set")
+    assert (
+        Settings(data_dir=tmp_path, database_url=pg, signing_key="k").signing_key_problem() is None
+    )
+    assert Settings(data_dir=tmp_path).signing_key_problem() is None  # SQLite: one machine
+    s3 = Settings(data_dir=tmp_path, database_url=pg, storage_url="s3://b/p")
+    assert s3.signing_key_problem() is None  # presigned links: no reelgate key involved
