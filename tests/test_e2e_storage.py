@@ -138,20 +138,42 @@ async def test_api_and_workers_on_separate_disks_share_postgres_and_s3(
         assert {p.name for p in data_dir.iterdir()} <= {"work"}
 
 
-def test_worker_narrowed_to_an_unknown_model_stops_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (
+            ["worker", "--serve-models", "kling-v1,nope"],
+            {},
+            "error: REELGATE_SERVE_MODELS: 'nope' is not a model of the catalogue (models:"
+            " kling-v1, kling-v1-6, kling-v2-master, kling-v2-1-master, kling-v2-5-turbo,"
+            " kling-v2-6, kling-v3)",
+        ),
+        (
+            ["serve", "--storage-url", "gs://bucket"],
+            {},
+            "error: REELGATE_STORAGE_URL: the scheme gs:// is not supported (s3:// or a folder)",
+        ),
+        (
+            ["worker", "--storage-url", "s3://bucket/p"],
+            {"REELGATE_URL_TTL": "900000"},
+            "error: REELGATE_URL_TTL: 900000 s is not a lifetime a presigned S3 link can have"
+            " (1 to 604800 s)",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_stop_the_process_with_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], line: str
+) -> None:
     out = subprocess.run(
-        [*REELGATE, "worker", "--data-dir", str(tmp_path), "--serve-models", "kling-v1,nope"],
+        [*REELGATE, *args, "--data-dir", str(tmp_path / "data")],
         capture_output=True,
         text=True,
-        env=reelgate_env(),
+        env=reelgate_env(env),
         timeout=60,
     )
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
-        "error: REELGATE_SERVE_MODELS: 'nope' is not a model of the catalogue (models:"
-        " kling-v1, kling-v1-6, kling-v2-master, kling-v2-1-master, kling-v2-5-turbo,"
-        " kling-v2-6, kling-v3)"
-    ]
+    assert out.stderr.strip().splitlines() == [line]
+    assert not (tmp_path / "data").exists()  # nothing was created before the check
 
 
 def test_serve_on_postgres_requires_the_signing_key(tmp_path: Path) -> None:

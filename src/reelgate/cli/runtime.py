@@ -19,7 +19,7 @@ from reelgate.callbacks import CallbackDispatcher
 from reelgate.domain.models import Catalog
 from reelgate.engines.registry import Engines, build_engines, read_catalog_file
 from reelgate.settings import Settings, env_name
-from reelgate.storage import Storage, open_storage
+from reelgate.storage import Storage, StorageConfigError, open_storage
 from reelgate.store import Store
 from reelgate.worker import Worker
 from reelgate.worker.maintenance import RetentionSweeper
@@ -42,8 +42,8 @@ class StartupError(Exception):
 def storage_from(settings: Settings) -> Storage:
     try:
         return open_storage(settings)
-    except ValueError as exc:
-        raise StartupError(f"{env_name('storage_url')}: {exc}") from None
+    except StorageConfigError as exc:
+        raise StartupError(f"{env_name(exc.setting)}: {exc}") from None
 
 
 def served_catalog(settings: Settings, catalog: Catalog) -> Catalog:
@@ -116,13 +116,13 @@ async def build_app(
 
     Resources are closed by ``stack``; the background services run in the app's lifespan.
     """
+    storage = storage_from(settings)
     engines = load_engines(settings)
     stack.push_async_callback(engines.aclose)
     store = await Store.open(settings.store_url)
     stack.push_async_callback(store.close)
     if bootstrap:
         await bootstrap_first_account(store, settings, interactive_terminal())
-    storage = storage_from(settings)
     background: list[Background] = [
         RetentionSweeper(storage, settings),
         CallbackDispatcher(
@@ -166,8 +166,8 @@ async def run_worker(settings: Settings) -> None:
     engines = load_engines(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engines.aclose)
-        catalog = served_catalog(settings, engines.catalog)
         storage = storage_from(settings)
+        catalog = served_catalog(settings, engines.catalog)
         store = await Store.open(settings.store_url)
         stack.push_async_callback(store.close)
         used = {spec.engine for spec in catalog.specs}

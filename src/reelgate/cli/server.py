@@ -104,9 +104,9 @@ def worker(
     serve_models: ServeModels = None,
 ) -> None:
     """Run a worker on its own: claim tasks from the store, run their engines, put the results
-    in the storage. It needs the store (--database-url), the storage (--storage-url) and a
-    catalogue; its data directory only holds scratch space (and, without --database-url, the
-    SQLite store)."""
+    in the storage. On another machine it needs the store (--database-url), the storage
+    (--storage-url s3://..., credentials from REELGATE_S3_* or AWS_*) and a catalogue; its data
+    directory then holds only scratch space."""
     # No --public-url: a worker signs no links (the API and the callback dispatcher do).
     settings = settings_from(
         data_dir=data_dir,

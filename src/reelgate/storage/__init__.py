@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from .base import BlobInfo, Storage, key_created_s, storage_full, task_prefix
+from .base import (
+    BlobInfo,
+    Storage,
+    StorageConfigError,
+    key_created_s,
+    storage_full,
+    task_prefix,
+)
 from .local import FILES_ROUTE, LocalStorage
 
 __all__ = [
@@ -14,6 +21,7 @@ __all__ = [
     "LocalStorage",
     "Storage",
     "StorageConfig",
+    "StorageConfigError",
     "key_created_s",
     "open_storage",
     "storage_full",
@@ -45,8 +53,8 @@ class StorageConfig(Protocol):
 
 def open_storage(config: StorageConfig) -> Storage:
     """The storage ``config`` names: ``s3://bucket/prefix`` for object storage; else a local
-    folder (``storage_url`` as a path, default DATA_DIR/files). Raises ValueError, with a
-    message naming the setting, on a URL it cannot use."""
+    folder (``storage_url`` as a path, default DATA_DIR/files). Raises
+    :class:`StorageConfigError` on settings it cannot use."""
     url = config.storage_url
     if url and url.startswith("s3://"):
         from .s3 import S3Storage, open_s3_store
@@ -61,7 +69,9 @@ def open_storage(config: StorageConfig) -> Storage:
         return S3Storage(store, url.rstrip("/"), config.url_ttl_s, config.retention_days * 86400)
     if url and "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
-        raise ValueError(f"storage URL scheme {scheme}:// is not supported (s3:// or a folder)")
+        raise StorageConfigError(
+            "storage_url", f"the scheme {scheme}:// is not supported (s3:// or a folder)"
+        )
     root = Path(url.removeprefix("file://")) if url else config.files_dir
     # The key is read when the first link is signed or checked: a worker never creates it.
     return LocalStorage(root, config.link_secret, config.url_ttl_s)

@@ -19,6 +19,14 @@ from reelgate.domain.ids import task_id_created_ms
 READ_CHUNK = 1 << 20  # bytes per chunk when a blob is streamed
 
 
+class StorageConfigError(ValueError):
+    """A storage setting that cannot work; ``setting`` names it (a field of the settings)."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 @dataclass(frozen=True)
 class BlobInfo:
     """One stored blob, as a listing sees it."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from reelgate.domain.errors import NotFoundError
 
-from .base import READ_CHUNK, BlobInfo, key_created_s
+from .base import READ_CHUNK, BlobInfo, StorageConfigError, key_created_s
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, S3Config, S3Store
@@ -45,10 +45,10 @@ PART_CONCURRENCY = 8  # parts of one file in flight
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> (bucket, prefix without slashes at either end)."""
     if not url.startswith("s3://"):
-        raise ValueError(f"{url!r} is not an s3://bucket/prefix URL")
+        raise StorageConfigError("storage_url", f"{url!r} is not an s3://bucket/prefix URL")
     bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
-        raise ValueError(f"{url!r} names no bucket (s3://bucket/prefix)")
+        raise StorageConfigError("storage_url", f"{url!r} names no bucket (s3://bucket/prefix)")
     return bucket, prefix.strip("/")
 
 
@@ -65,8 +65,8 @@ def open_s3_store(
     try:
         from obstore.store import S3Store
     except ImportError:
-        raise ValueError(
-            "S3 storage needs the obstore package: pip install 'reelgate[s3]'"
+        raise StorageConfigError(
+            "storage_url", "S3 storage needs the obstore package: pip install 'reelgate[s3]'"
         ) from None
     bucket, prefix = parse_s3_url(url)
     config: S3Config = {}
@@ -98,8 +98,10 @@ class S3Storage:
         """``store``: the bucket (and prefix); ``retention_s``: the age the retention sweep of
         every replica deletes at; ``clock`` and ``monotonic`` are the OS's clocks."""
         if not 1 <= ttl_s <= PRESIGN_MAX_S:
-            raise ValueError(
-                f"link lifetime {ttl_s} s: presigned S3 links live 1 s to {PRESIGN_MAX_S} s"
+            raise StorageConfigError(
+                "url_ttl_s",
+                f"{ttl_s} s is not a lifetime a presigned S3 link can have (1 to"
+                f" {PRESIGN_MAX_S} s)",
             )
         self._store = store
         self._location = location
