@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reelgate.domain.errors import NotFoundError
+from reelgate.domain.errors import ForbiddenLinkError, NotFoundError
 from reelgate.domain.ids import new_task_id
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage, Storage, key_created_s, open_storage, task_prefix
@@ -242,3 +242,35 @@ def test_the_signing_key_is_required_on_a_shared_store_with_folder_storage(tmp_p
     assert Settings(data_dir=tmp_path).signing_key_problem() is None  # SQLite: one machine
     s3 = Settings(data_dir=tmp_path, database_url=pg, storage_url="s3://b/p")
     assert s3.signing_key_problem() is None  # presigned links: no reelgate key involved
+
+
+def test_local_links_check_on_any_replica_sharing_the_key_and_folder(tmp_path: Path) -> None:
+    """Two API replicas (own data directories) on one shared folder: with the shared
+    REELGATE_SIGNING_KEY a link one signs is honoured by the other; with keys generated per
+    data directory it is refused."""
+    shared = str(tmp_path / "shared")
+    path, data = blob(tmp_path, 1000)
+    key = key_for(new_task_id())
+
+    def replica(name: str, signing_key: str | None) -> Storage:
+        return open_storage(
+            Settings(data_dir=tmp_path / name, storage_url=shared, signing_key=signing_key)
+        )
+
+    def check(link: str, storage: Storage) -> Path:
+        query = dict(part.split("=") for part in link.split("?", 1)[1].split("&"))
+        return storage.verify(key, query["expires"], query["signature"])
+
+    a, b = replica("a", "shared-key"), replica("b", "shared-key")
+    a.put(key, path, "video/mp4")
+    link = a.sign(key, "http://a.example")
+    assert link is not None
+    assert check(link, b).read_bytes() == data
+
+    own_a, own_b = replica("c", None), replica("d", None)
+    link = own_a.sign(key, "http://c.example")
+    assert link is not None
+    with pytest.raises(ForbiddenLinkError, match="signature is invalid"):
+        check(link, own_b)
+    assert (tmp_path / "c" / "signing.key").exists()
+    assert not (tmp_path / "a" / "signing.key").exists()
