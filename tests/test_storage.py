@@ -135,7 +135,7 @@ def test_sweep_deletes_what_is_older_than_the_age_and_links_then_read_none(
     assert storage.sweep(3600) == 0  # young: kept
     assert storage.sign(key, "http://x") is not None
     assert storage.sweep(0) == 1
-    assert list(storage.list_blobs()) == []
+    assert list(storage.list_blobs("videos/")) == []
     assert storage.sign(key, "http://x") is None  # the task reads task_result: {}
 
 
@@ -274,3 +274,15 @@ def test_local_links_check_on_any_replica_sharing_the_key_and_folder(tmp_path: P
         check(link, own_b)
     assert (tmp_path / "c" / "signing.key").exists()
     assert not (tmp_path / "a" / "signing.key").exists()
+
+
+def test_the_s3_sweep_leaves_other_keys_under_the_prefix_alone(
+    s3: tuple[Settings, S3Server], tmp_path: Path
+) -> None:
+    settings, _ = s3
+    storage = open_storage(settings)
+    path, _ = blob(tmp_path, 100)
+    storage.put("backups/not-ours.bin", path, "application/octet-stream")
+    storage.put(key_for(new_task_id()), path, "video/mp4")
+    assert storage.sweep(0) == 1
+    assert [b.key for b in storage.list_blobs()] == ["backups/not-ours.bin"]

@@ -91,16 +91,19 @@ class Storage(Protocol):
         ...
 
 
+RESULTS_PREFIX = "videos/"  # every task's outputs are under here
+
+
 def task_prefix(task_id: str) -> str:
     """Keys of one task's outputs share a prefix, so a retry overwrites instead of adding."""
-    return f"videos/{task_id}"
+    return f"{RESULTS_PREFIX}{task_id}"
 
 
 def key_created_s(key: str) -> float | None:
     """When the task owning ``key`` (``videos/<task_id>/...``) was created, Unix seconds; None
     for a key of any other shape. A task's blobs are written after it was created."""
     parts = key.split("/")
-    if len(parts) < 3 or parts[0] != "videos":
+    if len(parts) < 3 or f"{parts[0]}/" != RESULTS_PREFIX:
         return None
     created_ms = task_id_created_ms(parts[1])
     return None if created_ms is None else created_ms / 1000

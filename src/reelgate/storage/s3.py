@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from reelgate.domain.errors import NotFoundError
 
-from .base import READ_CHUNK, BlobInfo, StorageConfigError, key_created_s
+from .base import READ_CHUNK, RESULTS_PREFIX, BlobInfo, StorageConfigError, key_created_s
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, S3Config, S3Store
@@ -198,8 +198,9 @@ class S3Storage:
                 yield BlobInfo(meta["path"], meta["size"], meta["last_modified"].timestamp())
 
     def sweep(self, older_than_s: float) -> int:
-        """Delete blobs older than ``older_than_s`` (in batches of DeleteObjects), and probes
-        a killed process left behind."""
+        """Delete task outputs older than ``older_than_s`` (in batches of DeleteObjects), and
+        probes a killed process left behind. Only reelgate's own keys: a bucket prefix shared
+        with other data loses nothing else."""
         import obstore
 
         now = self._clock()
@@ -207,7 +208,7 @@ class S3Storage:
         probe_cutoff = now - PROBE_MAX_AGE_S
         # A sweep younger than the retention makes young blobs go away too: from now on, ask.
         self._unswept_s = min(self._unswept_s, older_than_s - SKEW_MARGIN_S)
-        doomed = [blob.key for blob in self.list_blobs() if blob.modified < cutoff]
+        doomed = [b.key for b in self.list_blobs(RESULTS_PREFIX) if b.modified < cutoff]
         for batch in obstore.list(self._store, prefix=PROBE_KEY):
             doomed += [m["path"] for m in batch if m["last_modified"].timestamp() < probe_cutoff]
         for start in range(0, len(doomed), 1000):  # a DeleteObjects request takes 1000 keys
