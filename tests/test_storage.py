@@ -16,7 +16,7 @@ from reelgate.domain.errors import ForbiddenLinkError, NotFoundError
 from reelgate.domain.ids import new_task_id
 from reelgate.settings import Settings
 from reelgate.storage import LocalStorage, Storage, key_created_s, open_storage, task_prefix
-from reelgate.storage.s3 import PART_SIZE, S3Storage, parse_s3_url
+from reelgate.storage.s3 import PART_SIZE, S3Storage, open_s3_store, parse_s3_url
 
 from .s3_support import S3Server, s3_server  # noqa: F401 (fixture)
 
@@ -96,7 +96,7 @@ def test_put_read_ranges_list_and_delete(storage: Storage, tmp_path: Path) -> No
 
 
 def test_a_large_file_goes_up_in_parts_and_comes_back_whole(
-    storage: Storage, tmp_path: Path
+    storage: Storage, tmp_path: Path, settings: Settings
 ) -> None:
     path, data = blob(tmp_path, 2 * PART_SIZE + 12_345)  # three parts on S3
     key = key_for(new_task_id())
@@ -104,6 +104,17 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_whole(
     assert b"".join(storage.read(key)) == data
     start = PART_SIZE - 10  # a range across a part boundary
     assert b"".join(storage.read(key, start, start + 20)) == data[start : start + 20]
+    if settings.storage_url:  # a multipart upload's ETag ends in -<number of parts>
+        import obstore
+
+        bucket = open_s3_store(
+            settings.storage_url,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+        )
+        assert str(obstore.head(bucket, key)["e_tag"]).strip('"').endswith("-3")
 
 
 def test_a_link_downloads_the_bytes_and_honours_range(
