@@ -23,7 +23,7 @@ def test_api_and_two_workers_on_postgres_finish_every_task_once(
     tmp_path: Path, postgres_url: str
 ) -> None:
     data = tmp_path / "data"
-    env = {"REELGATE_DATABASE_URL": postgres_url}
+    env = {"REELGATE_DATABASE_URL": postgres_url, "REELGATE_SIGNING_KEY": "shared-by-replicas"}
     run_cli("db", "upgrade", env=env)
     workers = []
     with running_server(data, "--no-worker", env=env) as server:

@@ -66,9 +66,39 @@ class Settings:
     signing_key: str | None = _setting(
         "REELGATE_SIGNING_KEY",
         None,
-        "secret for signed file links (default: generated in DATA_DIR/signing.key)",
+        "secret for signed file links, the same on every API replica; required when the store"
+        " is not SQLite and results are in a folder (default: generated in DATA_DIR/signing.key)",
     )
-    url_ttl_s: int = _setting("REELGATE_URL_TTL", 86400, "lifetime of signed file links, seconds")
+    url_ttl_s: int = _setting(
+        "REELGATE_URL_TTL", 86400, "lifetime of signed file links, seconds (S3: at most 604800)"
+    )
+    storage_url: str | None = _setting(
+        "REELGATE_STORAGE_URL",
+        None,
+        "where results are kept: s3://bucket/prefix for S3-compatible object storage, or a"
+        " folder (default: DATA_DIR/files)",
+    )
+    s3_endpoint_url: str | None = _setting(
+        "REELGATE_S3_ENDPOINT_URL",
+        None,
+        "S3 endpoint, e.g. http://minio:9000 (default: AWS_ENDPOINT_URL, else AWS S3)",
+    )
+    s3_region: str | None = _setting(
+        "REELGATE_S3_REGION", None, "S3 region (default: AWS_REGION / AWS_DEFAULT_REGION)"
+    )
+    s3_access_key_id: str | None = _setting(
+        "REELGATE_S3_ACCESS_KEY_ID", None, "S3 access key id (default: AWS_ACCESS_KEY_ID)"
+    )
+    s3_secret_access_key: str | None = _setting(
+        "REELGATE_S3_SECRET_ACCESS_KEY",
+        None,
+        "S3 secret access key (default: AWS_SECRET_ACCESS_KEY)",
+    )
+    serve_models: str | None = _setting(
+        "REELGATE_SERVE_MODELS",
+        None,
+        "comma-separated model ids a worker claims tasks for (default: every catalogue model)",
+    )
     retention_days: float = _setting(
         "REELGATE_RETENTION_DAYS", 30.0, "days outputs are kept before the sweep deletes them"
     )
@@ -186,6 +216,29 @@ class Settings:
         """Base of result links: PUBLIC_URL, else ``seen`` (the URL a request came through)."""
         return (self.public_url or seen or self.base_url).rstrip("/")
 
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.store_url.startswith("sqlite")
+
+    @property
+    def uses_object_storage(self) -> bool:
+        return bool(self.storage_url and self.storage_url.startswith("s3://"))
+
+    def signing_key_problem(self) -> str | None:
+        """Why an API process must not start with these settings' link key, or None.
+
+        Replicas on a shared store must check each other's links, so a key generated into
+        one machine's data directory will not do: the key is required unless the store is
+        SQLite (one machine) or results are presigned object storage links.
+        """
+        if self.signing_key or self.uses_sqlite or self.uses_object_storage:
+            return None
+        return (
+            f"{env_name('signing_key')} must be set when the store is not SQLite: every API"
+            " replica signs and checks file links with it (e.g. the output of"
+            " `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+
     def link_secret(self) -> bytes:
         """The signing key, created once in the data directory when not configured."""
         if self.signing_key:
@@ -193,9 +246,13 @@ class Settings:
         path = self.data_dir / "signing.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process created it meanwhile: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
 

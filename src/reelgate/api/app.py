@@ -14,7 +14,7 @@ from reelgate.domain.models import Catalog
 from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import CallbackBody
 from reelgate.settings import Settings
-from reelgate.storage import LocalStorage
+from reelgate.storage import Storage, open_storage
 from reelgate.store import Store
 
 from .docs_ui import docs_router
@@ -45,7 +45,7 @@ def create_app(
     *,
     store: Store | None = None,
     catalog: Catalog | None = None,
-    storage: LocalStorage | None = None,
+    storage: Storage | None = None,
     background: Sequence[Background] = (),
     health: Callable[[], Mapping[str, str]] | None = None,
 ) -> FastAPI:
@@ -54,9 +54,7 @@ def create_app(
     ``health`` reports per-model state (from the engines) for ``/healthz`` and ``/v1/models``.
     """
     catalog = catalog or Catalog(kling_models(), known_unavailable=KLING_UNAVAILABLE)
-    storage = storage or LocalStorage(
-        settings.files_dir, settings.link_secret(), settings.url_ttl_s
-    )
+    storage = storage or open_storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

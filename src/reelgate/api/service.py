@@ -21,7 +21,7 @@ from reelgate.domain.tasks import (
     task_data,
 )
 from reelgate.settings import Settings, env_name
-from reelgate.storage import LocalStorage
+from reelgate.storage import Storage
 from reelgate.store import NewTask, Store
 
 
@@ -30,7 +30,7 @@ class Services:
     settings: Settings
     store: Store
     catalog: Catalog
-    storage: LocalStorage
+    storage: Storage
     health: Callable[[], Mapping[str, str]] | None = None
 
     def model_health(self) -> Mapping[str, str]:

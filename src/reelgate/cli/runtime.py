@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from reelgate.api import create_app
 from reelgate.api.app import Background
 from reelgate.callbacks import CallbackDispatcher
+from reelgate.domain.models import Catalog
 from reelgate.engines.registry import Engines, build_engines, read_catalog_file
-from reelgate.settings import Settings
-from reelgate.storage import LocalStorage
+from reelgate.settings import Settings, env_name
+from reelgate.storage import Storage, StorageConfigError, open_storage
 from reelgate.store import Store
 from reelgate.worker import Worker
 from reelgate.worker.maintenance import RetentionSweeper
@@ -32,6 +33,36 @@ def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+class StartupError(Exception):
+    """A setting the process cannot start with; its message is the one line to show."""
+
+
+def storage_from(settings: Settings) -> Storage:
+    try:
+        return open_storage(settings)
+    except StorageConfigError as exc:
+        raise StartupError(f"{env_name(exc.setting)}: {exc}") from None
+
+
+def served_catalog(settings: Settings, catalog: Catalog) -> Catalog:
+    """The part of ``catalog`` a worker claims tasks for: SERVE_MODELS (ids or aliases), else
+    all of it."""
+    if not settings.serve_models:
+        return catalog
+    specs = []
+    for name in (part.strip() for part in settings.serve_models.split(",")):
+        spec = catalog.get(name) if name else None
+        if spec is None:
+            served = ", ".join(s.id for s in catalog.specs)
+            raise StartupError(
+                f"{env_name('serve_models')}: {name!r} is not a model of the catalogue"
+                f" (models: {served})"
+            )
+        if spec not in specs:
+            specs.append(spec)
+    return Catalog(specs)
 
 
 def load_engines(settings: Settings) -> Engines:
@@ -85,13 +116,13 @@ async def build_app(
 
     Resources are closed by ``stack``; the background services run in the app's lifespan.
     """
+    storage = storage_from(settings)
     engines = load_engines(settings)
     stack.push_async_callback(engines.aclose)
     store = await Store.open(settings.store_url)
     stack.push_async_callback(store.close)
     if bootstrap:
         await bootstrap_first_account(store, settings, interactive_terminal())
-    storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
     background: list[Background] = [
         RetentionSweeper(storage, settings),
         CallbackDispatcher(
@@ -130,14 +161,18 @@ async def run_server(settings: Settings) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
+    """A worker on its own: the store, the storage and the catalogue are all it needs."""
     configure_logging()
     engines = load_engines(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engines.aclose)
+        storage = storage_from(settings)
+        catalog = served_catalog(settings, engines.catalog)
         store = await Store.open(settings.store_url)
         stack.push_async_callback(store.close)
-        storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
-        worker = Worker(store, engines.engines, engines.catalog, storage, settings)
+        used = {spec.engine for spec in catalog.specs}
+        served = {name: engine for name, engine in engines.engines.items() if name in used}
+        worker = Worker(store, served, catalog, storage, settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
@@ -145,7 +180,8 @@ async def run_worker(settings: Settings) -> None:
             "worker %s: %d slot(s), models %s",
             worker.worker_id,
             worker.slots,
-            ", ".join(spec.id for spec in engines.catalog.specs),
+            ", ".join(spec.id for spec in catalog.specs),
         )
+        log.info("worker %s: results go to %s", worker.worker_id, storage.location)
         await worker.run_until_stopped()
         log.info("worker %s stopped", worker.worker_id)

@@ -24,6 +24,8 @@ from .options import (
     Models,
     Port,
     PublicUrl,
+    ServeModels,
+    StorageUrl,
     Workers,
 )
 
@@ -65,6 +67,7 @@ def serve(
     models: Models = None,
     default_model: DefaultModel = None,
     public_url: PublicUrl = None,
+    storage_url: StorageUrl = None,
     realistic: Annotated[bool, typer.Option("--realistic", help=help_for("realistic"))] = False,
 ) -> None:
     """Run the HTTP API (and, by default, a worker) on the configured store."""
@@ -78,31 +81,50 @@ def serve(
         models_file=models,
         default_model=default_model,
         public_url=public_url,
+        storage_url=storage_url,
         realistic=True if realistic else None,
     )
-    problem = bind_problem(settings.host, settings.port)
+    problem = settings.signing_key_problem() or bind_problem(settings.host, settings.port)
     if problem is not None:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(1)
-    from .runtime import run_server
+    from .runtime import StartupError, run_server
 
-    asyncio.run(run_server(settings))
+    try:
+        asyncio.run(run_server(settings))
+    except StartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def worker(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    storage_url: StorageUrl = None,
     workers: Workers = None,
     models: Models = None,
+    serve_models: ServeModels = None,
 ) -> None:
-    """Run a worker on its own: claim tasks from the store and run their engines."""
+    """Run a worker on its own: claim tasks from the store, run their engines, put the results
+    in the storage. On another machine it needs the store (--database-url), the storage
+    (--storage-url s3://..., credentials from REELGATE_S3_* or AWS_*) and a catalogue; its data
+    directory then holds only scratch space."""
     # No --public-url: a worker signs no links (the API and the callback dispatcher do).
     settings = settings_from(
-        data_dir=data_dir, database_url=database_url, workers=workers, models_file=models
+        data_dir=data_dir,
+        database_url=database_url,
+        storage_url=storage_url,
+        workers=workers,
+        models_file=models,
+        serve_models=serve_models,
     )
-    from .runtime import run_worker
+    from .runtime import StartupError, run_worker
 
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except StartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 keys_app = typer.Typer(

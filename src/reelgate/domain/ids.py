@@ -65,3 +65,11 @@ def new_request_id() -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def task_id_created_ms(task_id: str) -> int | None:
+    """Unix milliseconds at which ``task_id`` was drawn (its leading 12 digits); None when
+    ``task_id`` does not have the layout above."""
+    if len(task_id) != 18 or not (task_id.isascii() and task_id.isdigit()):
+        return None
+    return int(task_id[:12]) + _EPOCH_MS

@@ -8,11 +8,13 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 from reelgate.domain.errors import ForbiddenLinkError, NotFoundError
+
+from .base import READ_CHUNK, BlobInfo
 
 FILES_ROUTE = "/files"
 PROBE_TTL_S = 5.0  # how long a writability probe's answer is reused
@@ -20,13 +22,16 @@ PROBE_BYTES = 4096  # one page: a full filesystem refuses it
 TMP_MAX_AGE_S = 3600.0  # a put's temporary file this old belongs to a killed process
 
 Copy = Callable[[Path, Path], object]
+# The link-signing key, or how to get it when it is first needed (a worker never signs, so it
+# never creates DATA_DIR/signing.key)
+Secret = bytes | Callable[[], bytes]
 
 
 class LocalStorage:
     def __init__(
         self,
         root: Path,
-        secret: bytes,
+        secret: Secret,
         ttl_s: int = 86400,
         *,
         copy: Copy = shutil.copyfile,
@@ -34,12 +39,22 @@ class LocalStorage:
     ) -> None:
         """``copy`` and ``monotonic`` are the OS boundary (copying a file, the clock)."""
         self.root = root
-        self.secret = secret
+        self._secret = secret
         self.ttl_s = ttl_s
         self._copy = copy
         self._monotonic = monotonic
         self._probe_lock = threading.Lock()
         self._probed: tuple[float, str | None] | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
+    def secret(self) -> bytes:
+        if callable(self._secret):
+            self._secret = self._secret()
+        return self._secret
 
     def path_for(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -86,6 +101,43 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
 
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        path = self.path_for(key)
+        try:
+            fh = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError(f"no blob at {key!r}") from None
+        with fh:
+            fh.seek(start)
+            left = None if end is None else max(0, end - start)
+            while left is None or left > 0:
+                chunk = fh.read(READ_CHUNK if left is None else min(READ_CHUNK, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    def list_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Blobs under ``prefix``; temporary files of unfinished puts are not blobs."""
+        root = self.root.resolve()
+        base = self.path_for(prefix) if prefix else root
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if _temporary(path):
+                continue
+            try:
+                if not path.is_file():
+                    continue
+                st = path.stat()
+            except FileNotFoundError:  # removed meanwhile (a finished put, another sweep)
+                continue
+            yield BlobInfo(path.relative_to(root).as_posix(), st.st_size, st.st_mtime)
+
     def signature(self, key: str, expires: int) -> str:
         msg = f"{key}\n{expires}".encode()
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
@@ -129,8 +181,12 @@ class LocalStorage:
                 mtime = path.stat().st_mtime
             except FileNotFoundError:  # removed meanwhile (a finished put, another sweep)
                 continue
-            temporary = path.name.startswith(".") and path.name.endswith(".tmp")
-            if mtime < cutoff or (temporary and mtime < tmp_cutoff):
+            if mtime < cutoff or (_temporary(path) and mtime < tmp_cutoff):
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _temporary(path: Path) -> bool:
+    """A put's or a probe's temporary file (``.<name>.<pid>.<thread>.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")

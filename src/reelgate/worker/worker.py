@@ -38,7 +38,7 @@ from reelgate.domain.tasks import TaskRecord, timed_out_message, video_id
 from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
 from reelgate.engines.pacing import Pacer
 from reelgate.settings import Settings
-from reelgate.storage import LocalStorage, storage_full, task_prefix
+from reelgate.storage import Storage, storage_full, task_prefix
 from reelgate.store import Store
 
 from .maintenance import parse_workdir, remove_stale_workdirs
@@ -64,7 +64,7 @@ class Worker:
         store: Store,
         engines: dict[str, Engine],
         catalog: Catalog,
-        storage: LocalStorage,
+        storage: Storage,
         settings: Settings,
         *,
         slots: int | None = None,
