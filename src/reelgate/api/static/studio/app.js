@@ -12,10 +12,7 @@ let offeredKey = null;
 async function enter(token) {
   const models = await api.models(token); // proves the key
   key.set(token);
-  $("sign-in").hidden = true;
-  $("studio").hidden = false;
-  $("account").hidden = false;
-  $("account-label").textContent = `Signed in (key ending ${token.slice(-4)})`;
+  // wire the forms before they show, so no keystroke reaches a form without its handler
   form ??= new CreateForm(async (body) => {
     const created = await api.create(body);
     rememberParams(created.task_id, body);
@@ -24,6 +21,10 @@ async function enter(token) {
   });
   form.setModels(models);
   board ??= new TaskBoard({ cancelOffered: await cancelOffered() });
+  $("sign-in").hidden = true;
+  $("studio").hidden = false;
+  $("account").hidden = false;
+  $("account-label").textContent = `Signed in (key ending ${token.slice(-4)})`;
   board.start();
 }
 

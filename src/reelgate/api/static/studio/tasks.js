@@ -113,7 +113,6 @@ export class TaskBoard {
       bar.setAttribute("aria-label", `progress ${task.task_progress || 0}%`);
       button.append(bar);
     }
-    button.setAttribute("aria-label", `${title.textContent}: ${task.task_status}${FINISHED.includes(task.task_status) ? "" : `, ${task.task_progress || 0}%`}`);
     button.addEventListener("click", () => this.open(task.task_id));
     item.append(button);
     return item;
