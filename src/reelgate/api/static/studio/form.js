@@ -49,7 +49,7 @@ export class CreateForm {
     const model = this.model();
     if (!model) return;
     const caps = model.capabilities;
-    $("d-model_name").textContent = `${model.description} Units: ${unitsText(model.units)}`;
+    $("d-model_name").textContent = `${model.description} · units: ${unitsText(model.units)}`;
     fillSelect($("f-duration"), caps.durations.map(String), "5");
     fillSelect($("f-aspect_ratio"), caps.aspect_ratios, "16:9");
     const mode = $("f-mode");

@@ -207,7 +207,7 @@ export class TaskBoard {
     }
     if (params) {
       for (const [name, value] of Object.entries(params)) {
-        if (name === "model_name" || name === "external_task_id") continue;
+        if (["model_name", "external_task_id", "watermark_info"].includes(name)) continue;
         rows.push([name, typeof value === "object" ? JSON.stringify(value) : String(value)]);
       }
     }
