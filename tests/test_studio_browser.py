@@ -73,10 +73,15 @@ def page(browser: Any, server: ServerProcess) -> Iterator[Any]:
     tab.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the page works under its own policy: nothing it needs is blocked by the CSP
+    tab.on(
+        "console",
+        lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     tab.goto(server.base_url + "/")
     yield tab
     context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    assert not errors, f"uncaught errors or CSP violations in the page: {errors}"
 
 
 def shot(page: Any, name: str) -> None:

@@ -46,7 +46,7 @@ export class TaskBoard {
   start() {
     this.stop();
     const tick = async () => {
-      await this.refresh();
+      if (!document.hidden) await this.refresh(); // a background tab costs the server nothing
       this.timer = setTimeout(tick, POLL_MS);
     };
     tick();
