@@ -22,6 +22,7 @@ from .middleware import RequestIdMiddleware, install_error_handlers
 from .proxy import ForwardedHeadersMiddleware, TrustedProxies
 from .routes import files_router, health_router, router
 from .service import Services
+from .studio import studio_router
 
 DESCRIPTION = """\
 Kling-compatible text-to-video API. Every route is served at its official path and under the
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(files_router)
     app.include_router(health_router)
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    app.include_router(studio_router())
     _declare_callback(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
