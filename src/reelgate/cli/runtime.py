@@ -21,6 +21,7 @@ from reelgate.storage import LocalStorage
 from reelgate.store import Store
 from reelgate.worker import Worker
 from reelgate.worker.maintenance import RetentionSweeper
+from reelgate.worker.sandbox import connect_sandbox
 
 from .server import credentials_json, write_credentials_file
 
@@ -74,6 +75,7 @@ async def build_app(
     stack.push_async_callback(engines.aclose)
     store = await Store.open(settings.store_url)
     stack.push_async_callback(store.close)
+    connect_sandbox(engines.engines, store)
     if bootstrap:
         await bootstrap_first_account(store, settings)
     storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
@@ -121,6 +123,7 @@ async def run_worker(settings: Settings) -> None:
         stack.push_async_callback(engines.aclose)
         store = await Store.open(settings.store_url)
         stack.push_async_callback(store.close)
+        connect_sandbox(engines.engines, store)
         storage = LocalStorage(settings.files_dir, settings.link_secret(), settings.url_ttl_s)
         worker = Worker(store, engines.engines, engines.catalog, storage, settings)
         loop = asyncio.get_running_loop()

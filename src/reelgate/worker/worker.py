@@ -209,6 +209,7 @@ class Worker:
             request=Text2VideoRequest.model_validate(record.params),
             workdir=workdir,
             attempt=record.attempts,
+            params=record.params,
         )
 
         def progress(percent: float) -> None:
