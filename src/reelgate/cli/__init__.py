@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import client_commands, server
+from . import client_commands, sandbox, server
 
 app = typer.Typer(
     name="reelgate",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command("serve")(server.serve)
 app.command("worker")(server.worker)
+app.command("sandbox")(sandbox.sandbox)
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.models_app, name="models")
