@@ -17,15 +17,18 @@ routes reach every account's tasks: a reset forgets them all.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import ConfigDict, Field
 
 from reelgate.domain.errors import InvalidCredentialsError, InvalidRequestError, NotFoundError
 from reelgate.domain.requests import require_task_ident
 from reelgate.domain.tasks import TaskRecord, callback_body
+from reelgate.domain.wire import WireModel
 from reelgate.store.sandbox import SandboxControl
 
 from .auth import bearer_token
@@ -35,6 +38,34 @@ from .middleware import request_id_of
 from .service import Services
 
 MAX_ADVANCE_S = 86400.0 * 30
+
+
+class FiredScenario(WireModel):
+    id: int
+    scenario: str
+    task_id: str | None = None  # None: the create was refused
+    external_task_id: str | None = None
+    outcome: str = Field(description='"applied", "accepted" or "refused <code>"')
+    created_at: int
+
+
+class SentCallback(WireModel):
+    event_id: int
+    task_id: str
+    status: str
+    callback_url: str
+    delivery: str = Field(description="delivered, pending (to retry) or dead")
+    attempts: int
+    last_error: str | None = None
+    created_at: int
+    body: dict[str, Any] = Field(description="the body as sent (links signed now)")
+
+
+class ScenarioInfo(WireModel):
+    """A rule of the scenarios file, as configured."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
 
 
 def _services(request: Request) -> Services:
@@ -112,13 +143,14 @@ async def advance_clock(request: Request, _: Admin, seconds: Seconds) -> JSONRes
 
 @sandbox_router.get("/scenarios", summary="The configured scenario rules")
 async def scenarios(request: Request, emulator: Admin) -> JSONResponse:
-    rules = [rule.model_dump(mode="json", exclude_none=True) for rule in emulator.book.rules]
+    rules = [ScenarioInfo(**r.model_dump(mode="json")) for r in emulator.book.rules]
     return _answer(request, rules)
 
 
 @sandbox_router.get("/fired", summary="Scenarios that fired, oldest first")
 async def fired(request: Request, _: Admin) -> JSONResponse:
-    return _answer(request, [f.wire() for f in await _control(request).firings()])
+    firings = await _control(request).firings()
+    return _answer(request, [FiredScenario(**dataclasses.asdict(f)) for f in firings])
 
 
 @sandbox_router.get("/callbacks", summary="Callbacks sent, with their bodies")
@@ -136,16 +168,16 @@ async def callbacks(
         else:
             body = callback_body(record, svc.task_signer(record, str(request.base_url)))
         items.append(
-            {
-                "event_id": event.id,
-                "task_id": event.task_id,
-                "status": event.status,
-                "callback_url": event.callback_url,
-                "delivery": event.delivery,
-                "attempts": event.attempts,
-                "last_error": event.last_error,
-                "created_at": event.created_at,
-                "body": body,
-            }
+            SentCallback(
+                event_id=event.id,
+                task_id=event.task_id,
+                status=event.status,
+                callback_url=event.callback_url,
+                delivery=event.delivery,
+                attempts=event.attempts,
+                last_error=event.last_error,
+                created_at=event.created_at,
+                body=body,
+            )
         )
     return _answer(request, items)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -69,16 +68,6 @@ class Firing:
     external_task_id: str | None
     outcome: str
     created_at: int
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "scenario": self.scenario,
-            "task_id": self.task_id,
-            "external_task_id": self.external_task_id,
-            "outcome": self.outcome,
-            "created_at": self.created_at,
-        }
 
 
 class SandboxControl(StoreBase):
