@@ -35,7 +35,7 @@ from .options import Host, Json
 # Fixed so a test suite can hard-code them; the server only listens on loopback by default.
 API_KEY = "rg-sandbox"
 ACCESS_KEY = "AKsandbox"
-SECRET_KEY = "sandbox-secret"
+SECRET_KEY = "sandbox-secret-key-for-local-tests-only"  # 32+ bytes: HS256 wants them
 ADMIN_KEY = "sbx-sandbox-admin"
 
 
