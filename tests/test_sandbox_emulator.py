@@ -62,6 +62,14 @@ callbacks = "out_of_order"
 [[scenarios]]
 name = "short-links"
 link_ttl = 1
+
+[[scenarios]]
+name = "crashing"
+crash = true
+
+[[scenarios]]
+name = "gpu"
+fail = "GPU fell off the bus"
 """
 REFUSALS = {1301: 400, 1302: 429, 1303: 429, 1102: 429, 1103: 403, 5000: 500, 5001: 503}
 SCENARIOS += "".join(
@@ -201,6 +209,22 @@ def test_failure_matched_by_prompt_regex(sandbox: SandboxServer) -> None:
     ok = create(sandbox, {"prompt": "doomed 42 times"}).json()["data"]["task_id"]
     assert wait_for(sandbox, ok, {"succeed", "failed"})["task_status"] == "succeed"
     assert fired_for(sandbox, ok) == []
+
+
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ("crashing", "engine error: RuntimeError: sandbox: simulated crash"),
+        ("gpu", "GPU fell off the bus"),
+    ],
+)
+def test_a_crashing_engine_and_a_failure_message_of_ones_own(
+    sandbox: SandboxServer, scenario: str, message: str
+) -> None:
+    task_id = create(sandbox, {"prompt": "a fox"}, scenario).json()["data"]["task_id"]
+    data = wait_for(sandbox, task_id, {"succeed", "failed"})
+    assert (data["task_status"], data["task_status_msg"]) == ("failed", message)
+    assert fired_for(sandbox, task_id) == [f"{scenario}:applied"]
 
 
 def test_prompt_directives_are_scenarios_too(sandbox: SandboxServer) -> None:

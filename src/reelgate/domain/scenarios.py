@@ -26,11 +26,25 @@ Example file::
     prompt = "forbidden"
     fail = "content_policy"            # fails with Kling's risk-control message
 
-Effects (a rule may combine them): ``refuse = CODE`` (any code of the error tree; ``message``,
-``retry_after`` and ``times`` refine it), ``fail = true | "content_policy" | "any message"``,
-``slow = SECONDS``, ``stall = true`` (until released through ``/_sandbox``), ``crash = true``,
-``callbacks = "twice" | "out_of_order"``, ``link_ttl = SECONDS`` (result links that expire
-quickly).
+Effects (a rule may combine them), each with an example rule::
+
+    refuse = 1301            # create answers the code's error: 400/1301 (content policy),
+    message = "..."          # 429/1302, 429/1303, 429/1102, 403/1103, 500/5000, 503/5001...
+    retry_after = 2          # with Retry-After: 2
+    times = 2                # only the first 2 matching creates since the last reset
+
+    fail = "content_policy"  # the task fails: Kling's risk-control message; true: "sandbox:
+                             # simulated failure"; any other text: that message
+    slow = 30                # the task takes at least 30 s, progress advancing smoothly
+    stall = true             # the task waits in processing until POST
+                             # /_sandbox/tasks/{id}/release (or .../finish)
+    crash = true             # the engine raises: how the worker handles a broken engine
+    callbacks = "twice"      # every callback is delivered twice (same body)
+    callbacks = "out_of_order"  # processing is delivered after the final status
+    link_ttl = 5             # result links in queries expire after 5 s
+
+A rule without matchers fires only when named by ``X-Reelgate-Scenario``. Rules apply to
+models served by the sandbox engine only.
 """
 
 from __future__ import annotations
@@ -186,13 +200,15 @@ def _directive_seconds(value: str | None) -> float:
 
 
 def _refusable_codes() -> dict[int, type[ReelgateError]]:
-    """Codes a rule may refuse with: every code of the error tree (1000..5002)."""
-    codes = {}
-    for code in range(1000, 6000):
-        err = error_for_code(code, 0, "")
-        if type(err).code == code:
-            codes[code] = type(err)
-    return codes
+    """Codes a rule may refuse with: every code of the error tree, each with its class."""
+    codes: dict[int, type[ReelgateError]] = {}
+    pending: list[type[ReelgateError]] = [ReelgateError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if type(error_for_code(cls.code, cls.http_status, "")) is cls:
+            codes[cls.code] = cls
+    return dict(sorted(codes.items()))
 
 
 REFUSABLE = _refusable_codes()
