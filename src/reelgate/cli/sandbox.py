@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reelgate.settings import help_for
-
 if TYPE_CHECKING:
     import uvicorn
 
     from reelgate.settings import Settings
 
-from .options import Host, Json
+from .options import Json
 
 # Fixed so a test suite can hard-code them; the server only listens on loopback by default.
 API_KEY = "rg-sandbox"
@@ -40,14 +38,22 @@ ADMIN_KEY = "sbx-sandbox-admin"
 
 
 def sandbox(
-    host: Host = None,
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[
         int,
         typer.Option("--port", help="port to listen on; 0 picks a free one (printed)"),
     ] = 8000,
-    profile: Annotated[str, typer.Option("--profile", help=help_for("profile"))] = "kling",
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="fidelity profile: kling (official limits) or cometapi (500/200-character"
+            " prompts, extra aspect ratios 4:3, 3:4, 3:2, 2:3)",
+        ),
+    ] = "kling",
     scenarios: Annotated[
-        Path | None, typer.Option("--scenarios", help=help_for("scenarios_file"))
+        Path | None,
+        typer.Option("--scenarios", help="TOML file of scenario rules ([[scenarios]] entries)"),
     ] = None,
     api_key: Annotated[str, typer.Option("--api-key", help="the account's API key")] = API_KEY,
     access_key: Annotated[
@@ -57,11 +63,14 @@ def sandbox(
         str, typer.Option("--secret-key", help="the account's secret key (JWT signing)")
     ] = SECRET_KEY,
     admin_key: Annotated[
-        str, typer.Option("--admin-key", help=help_for("sandbox_admin_key"))
+        str, typer.Option("--admin-key", help="bearer key of the /_sandbox control routes")
     ] = ADMIN_KEY,
     json_out: Json = False,
 ) -> None:
-    """Run a throwaway Kling emulator: sandbox engine, fixed credentials, temporary state."""
+    """Run a throwaway Kling emulator: sandbox engine, fixed credentials, temporary state.
+
+    Self-contained: REELGATE_* variables are not read, only these flags.
+    """
     from reelgate.domain.profiles import profile_named
     from reelgate.domain.scenarios import ScenarioBook, ScenarioError
     from reelgate.settings import Settings
@@ -77,7 +86,7 @@ def sandbox(
         settings = Settings.from_env(
             {},  # a sandbox ignores the operator's REELGATE_* environment: it is self-contained
             data_dir=data_dir,
-            host=host or "127.0.0.1",
+            host=host,
             port=port,
             profile=profile,
             scenarios_file=scenarios.resolve() if scenarios is not None else None,

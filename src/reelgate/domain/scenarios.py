@@ -350,8 +350,9 @@ class ScenarioBook:
             rule = self._by_name.get(header.strip())
             if rule is None:
                 known = ", ".join(self._by_name) or "none configured"
+                shown = header.strip()[:100]  # a hostile header is not echoed whole
                 raise InvalidParameterError(
-                    f"{SCENARIO_HEADER}: {header.strip()!r} names no scenario (known: {known})"
+                    f"{SCENARIO_HEADER}: {shown!r} names no scenario (known: {known})"
                 )
         else:
             rule = next((r for r in self.rules if r.matches(prompt, external_task_id)), None)
