@@ -118,7 +118,7 @@ def test_cfg_scale_range(value: Any) -> None:
         ("mode", "standard"),
         ("mode", "professional"),
         ("sound", "yes"),
-        ("aspect_ratio", "4:3"),
+        ("aspect_ratio", "21:9"),  # 4:3 is wire-valid (cometapi); models refuse it
     ],
 )
 def test_enums(field: str, value: str) -> None:

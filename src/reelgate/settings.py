@@ -154,6 +154,25 @@ class Settings:
         "REELGATE_CALLBACK_TIMEOUT", 10.0, "timeout of one callback attempt, seconds"
     )
 
+    scenarios_file: Path | None = _setting(
+        "REELGATE_SCENARIOS",
+        None,
+        "TOML file of sandbox scenario rules matched at create (prompt, external_task_id"
+        " prefix, X-Reelgate-Scenario header)",
+    )
+    profile: str = _setting(
+        "REELGATE_PROFILE",
+        "kling",
+        "fidelity profile: kling (official limits) or cometapi (500/200-character prompts,"
+        " extra aspect ratios 4:3, 3:4, 3:2, 2:3)",
+    )
+    sandbox_admin_key: str | None = _setting(
+        "REELGATE_SANDBOX_ADMIN_KEY",
+        None,
+        "bearer key of the /_sandbox control routes (default: generated in"
+        " DATA_DIR/sandbox-admin.key)",
+    )
+
     def __post_init__(self) -> None:
         _ = self.forwarded_allow  # a malformed list fails when the settings are read
 
@@ -254,6 +273,18 @@ class Settings:
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+    def sandbox_admin_secret(self) -> str:
+        """The /_sandbox admin key, created once in the data directory when not configured."""
+        if self.sandbox_admin_key:
+            return self.sandbox_admin_key
+        path = self.data_dir / "sandbox-admin.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write("sbx_" + secrets.token_urlsafe(24))
+        return path.read_text().strip()
 
 
 def normalize_database_url(url: str) -> str:

@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from reelgate.domain.kling import KLING_UNAVAILABLE, kling_models
 from reelgate.domain.models import Catalog
+from reelgate.domain.profiles import Profile, profile_named
 from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import CallbackBody
 from reelgate.settings import Settings
@@ -18,9 +19,11 @@ from reelgate.storage import Storage, open_storage
 from reelgate.store import Store
 
 from .docs_ui import docs_router
+from .emulator import emulator_for
 from .middleware import RequestIdMiddleware, install_error_handlers
 from .proxy import ForwardedHeadersMiddleware, TrustedProxies
 from .routes import files_router, health_router, router
+from .sandbox_routes import sandbox_router
 from .service import Services
 from .studio import studio_router
 
@@ -54,7 +57,9 @@ def create_app(
 
     ``health`` reports per-model state (from the engines) for ``/healthz`` and ``/v1/models``.
     """
-    catalog = catalog or Catalog(kling_models(), known_unavailable=KLING_UNAVAILABLE)
+    profile = profile_named(settings.profile)
+    catalog = profile.apply(catalog or Catalog(kling_models(), known_unavailable=KLING_UNAVAILABLE))
+    emulator = emulator_for(settings, catalog)
     storage = storage or open_storage(settings)
 
     @asynccontextmanager
@@ -63,7 +68,9 @@ def create_app(
             own = store or await Store.open(settings.store_url)
             if store is None:
                 stack.push_async_callback(own.close)
-            app.state.services = Services(settings, own, catalog, storage, health)
+            app.state.services = Services(
+                settings, own, catalog, storage, health, profile, emulator
+            )
             for item in background:
                 await item.start()
                 stack.push_async_callback(item.stop)
@@ -85,10 +92,12 @@ def create_app(
     app.include_router(router, prefix="/kling", include_in_schema=False)
     app.include_router(files_router)
     app.include_router(health_router)
+    if emulator is not None:
+        app.include_router(sandbox_router, include_in_schema=False)
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     app.include_router(studio_router())
     _declare_callback(app)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, profile)  # type: ignore[method-assign]
     return app
 
 
@@ -110,7 +119,7 @@ def _declare_callback(app: FastAPI) -> None:
         """Declaration only."""
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, profile: Profile) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -125,6 +134,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(body.pop("$defs", {}))
         components["Text2VideoRequest"] = body
+        # The wire model admits every profile's ratios; publish this server's.
+        body["properties"]["aspect_ratio"]["enum"] = list(profile.aspect_ratios)
         create = schema["paths"]["/v1/videos/text2video"]["post"]
         content = create["requestBody"]["content"]["application/json"]
         content["schema"] = {"$ref": "#/components/schemas/Text2VideoRequest"}

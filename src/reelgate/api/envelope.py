@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -41,7 +42,11 @@ def ok(data: WireModel | Sequence[WireModel] | Mapping[str, Any], request_id: st
 
 
 def error(exc: ReelgateError, request_id: str) -> JSONResponse:
+    headers = None
+    if exc.retry_after is not None:
+        headers = {"Retry-After": str(math.ceil(exc.retry_after))}
     return JSONResponse(
         {"code": exc.code, "message": exc.message, "request_id": request_id},
         status_code=exc.http_status,
+        headers=headers,
     )

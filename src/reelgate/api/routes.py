@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from reelgate.domain import errors as e
 from reelgate.domain.account import CostsReport
 from reelgate.domain.models import ModelInfo
+from reelgate.domain.scenarios import SCENARIO_HEADER
 from reelgate.domain.tasks import CreatedTask, TaskData, created_task
 
 from .auth import authenticate
@@ -70,7 +71,10 @@ router = APIRouter()
 )
 async def create_text2video(request: Request, svc: Svc, account: Account) -> JSONResponse:
     task = await svc.create_text2video(
-        account, await _json_body(request), base_url=str(request.base_url)
+        account,
+        await _json_body(request),
+        base_url=str(request.base_url),
+        scenario=request.headers.get(SCENARIO_HEADER),
     )
     return ok(created_task(task), request_id_of(request))
 

@@ -11,7 +11,9 @@ from reelgate.domain.account import CostsReport, ResourcePack
 from reelgate.domain.errors import InvalidParameterError, InvalidRequestError, NotFoundError
 from reelgate.domain.models import Catalog, format_units
 from reelgate.domain.netguard import check_callback_url
+from reelgate.domain.profiles import PROFILES, Profile
 from reelgate.domain.requests import parse_text2video, require_task_ident
+from reelgate.domain.scenarios import SCENARIO_PARAM, link_ttl
 from reelgate.domain.tasks import (
     CANCELLED_BY_CLIENT,
     Signer,
@@ -24,6 +26,8 @@ from reelgate.settings import Settings, env_name
 from reelgate.storage import Storage
 from reelgate.store import NewTask, Store
 
+from .emulator import Emulator
+
 
 @dataclass
 class Services:
@@ -32,21 +36,32 @@ class Services:
     catalog: Catalog
     storage: Storage
     health: Callable[[], Mapping[str, str]] | None = None
+    profile: Profile = PROFILES["kling"]
+    emulator: Emulator | None = None  # scenarios and /_sandbox, when the sandbox serves
 
     def model_health(self) -> Mapping[str, str]:
         return self.health() if self.health is not None else {}
 
-    def signer(self, base_url: str) -> Signer:
+    def signer(self, base_url: str, ttl_s: int | None = None) -> Signer:
         """Links for a response to a request that came through ``base_url``."""
         base = self.settings.links_base(base_url)
-        return lambda key: self.storage.sign(key, base)
+        return lambda key: self.storage.sign(key, base, ttl_s)
+
+    def task_signer(self, task: TaskRecord, base_url: str) -> Signer:
+        """Links for ``task``: short-lived when its sandbox scenario says so."""
+        return self.signer(base_url, link_ttl(task.params))
 
     async def create_text2video(
-        self, account_id: int, payload: Any, base_url: str | None = None
+        self,
+        account_id: int,
+        payload: Any,
+        base_url: str | None = None,
+        scenario: str | None = None,
     ) -> TaskRecord:
         """Create a task; ``base_url`` (the URL the request came through) is kept for the
-        links in its callbacks."""
+        links in its callbacks; ``scenario`` is the X-Reelgate-Scenario header."""
         asked = parse_text2video(payload)
+        self.profile.check(asked)
         spec = self.catalog.resolve(asked.model_name)
         req = spec.accept(asked)  # what the model cannot honour is refused, the rest ignored
         if req.callback_url:
@@ -58,7 +73,12 @@ class Services:
         params = req.model_dump(mode="json", exclude_none=True)
         params["model_name"] = spec.id
         submitted_s, _ = spec.phases(req, realistic=self.settings.realistic)
-        return await self.store.create_task(
+        choice = None
+        if self.emulator is not None:
+            choice = await self.emulator.choose(self.store, account_id, spec, req, scenario)
+            if choice is not None and choice.effects is not None:
+                params[SCENARIO_PARAM] = choice.effects.model_dump(mode="json")
+        task = await self.store.create_task(
             NewTask(
                 account_id=account_id,
                 model_name=spec.id,
@@ -72,13 +92,18 @@ class Services:
             ),
             default_concurrency=self.settings.max_concurrent_tasks,
         )
+        if self.emulator is not None:
+            await self.emulator.created(
+                self.store, account_id, choice, task.task_id, task.external_task_id
+            )
+        return task
 
     async def task_view(self, account_id: int, ident: str, base_url: str) -> TaskData:
         require_task_ident(ident)  # never send the store an id no task can have
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")
-        return task_data(task, self.signer(base_url))
+        return task_data(task, self.task_signer(task, base_url))
 
     async def cancel_text2video(self, account_id: int, ident: str, base_url: str) -> TaskData:
         """Cancel the caller's task: a ``submitted`` one ends ``failed`` at once, a running one
@@ -103,9 +128,8 @@ class Services:
     async def list_view(
         self, account_id: int, page: int, page_size: int, base_url: str
     ) -> list[TaskData]:
-        sign = self.signer(base_url)
         tasks = await self.store.list_tasks(account_id, page, page_size)
-        return [task_data(t, sign) for t in tasks]
+        return [task_data(t, self.task_signer(t, base_url)) for t in tasks]
 
     async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> CostsReport:
         """Kling's double-wrapped resource pack report; one pack per account."""

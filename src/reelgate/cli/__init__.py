@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import client_commands, server
+from . import client_commands, sandbox, server
 from .options import MARKUP_MODE
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.command("serve")(server.serve)
 app.command("worker")(server.worker)
+app.command("sandbox")(sandbox.sandbox)
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.models_app, name="models")

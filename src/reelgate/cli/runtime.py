@@ -23,6 +23,7 @@ from reelgate.storage import Storage, StorageConfigError, open_storage
 from reelgate.store import Store
 from reelgate.worker import Worker
 from reelgate.worker.maintenance import RetentionSweeper
+from reelgate.worker.sandbox import connect_sandbox
 
 from .server import credentials_json, write_credentials_file
 
@@ -121,6 +122,7 @@ async def build_app(
     stack.push_async_callback(engines.aclose)
     store = await Store.open(settings.store_url)
     stack.push_async_callback(store.close)
+    connect_sandbox(engines.engines, store)
     if bootstrap:
         await bootstrap_first_account(store, settings, interactive_terminal())
     background: list[Background] = [
@@ -170,6 +172,7 @@ async def run_worker(settings: Settings) -> None:
         catalog = served_catalog(settings, engines.catalog)
         store = await Store.open(settings.store_url)
         stack.push_async_callback(store.close)
+        connect_sandbox(engines.engines, store)
         used = {spec.engine for spec in catalog.specs}
         served = {name: engine for name, engine in engines.engines.items() if name in used}
         worker = Worker(store, served, catalog, storage, settings)

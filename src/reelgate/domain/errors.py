@@ -38,6 +38,7 @@ class ReelgateError(Exception):
     code: int = 5000
     http_status: int = 500
     default_message: str = "internal error"
+    retry_after: float | None = None  # seconds; sent as the Retry-After header when set
 
     def __init__(
         self,

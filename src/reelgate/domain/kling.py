@@ -8,10 +8,27 @@ from .models import Capabilities, ModelSpec, Units
 
 D = Decimal
 
-# 720p and 1080p frame sizes per aspect ratio (contract §8).
+# 720p and 1080p frame sizes per aspect ratio (contract §8); the last four only for the
+# ``cometapi`` fidelity profile (domain/profiles.py), at the tier's short side.
 FRAME_SIZES: dict[str, dict[str, tuple[int, int]]] = {
-    "720p": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)},
-    "1080p": {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1440, 1440)},
+    "720p": {
+        "16:9": (1280, 720),
+        "9:16": (720, 1280),
+        "1:1": (960, 960),
+        "4:3": (960, 720),
+        "3:4": (720, 960),
+        "3:2": (1080, 720),
+        "2:3": (720, 1080),
+    },
+    "1080p": {
+        "16:9": (1920, 1080),
+        "9:16": (1080, 1920),
+        "1:1": (1440, 1440),
+        "4:3": (1440, 1080),
+        "3:4": (1080, 1440),
+        "3:2": (1620, 1080),
+        "2:3": (1080, 1620),
+    },
 }
 
 _FIVE_TEN = (5, 10)

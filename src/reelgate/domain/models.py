@@ -275,3 +275,8 @@ class Catalog:
 
     def get(self, model_id: str) -> ModelSpec | None:
         return self._by_name.get(model_id)
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Names a client may know that this server does not offer, with the reason."""
+        return dict(self._unavailable)

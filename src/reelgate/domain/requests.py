@@ -28,7 +28,9 @@ CALLBACK_URL_MAX = 2048
 
 Mode = Literal["std", "pro"]
 Sound = Literal["on", "off"]
-AspectRatio = Literal["16:9", "9:16", "1:1"]
+# Kling's three, then the four only the ``cometapi`` profile accepts (domain/profiles.py); a
+# model's capabilities say which it serves.
+AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3"]
 CameraType = Literal["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"]
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 

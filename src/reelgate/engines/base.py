@@ -22,6 +22,9 @@ class Job:
     request: Text2VideoRequest
     workdir: Path  # an empty directory the engine writes its files into
     attempt: int = 1
+    # the task's stored params: the request plus what the API stored for the engine (the
+    # sandbox reads its scenario under domain.scenarios.SCENARIO_PARAM)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,12 @@ class Storage(Protocol):
         """Delete blobs older than ``older_than_s`` seconds; return how many."""
         ...
 
-    def sign(self, key: str, base_url: str) -> str | None:
+    def sign(self, key: str, base_url: str, ttl_s: int | None = None) -> str | None:
         """An expiring URL for ``key``, or None when the blob is gone.
 
         ``base_url`` is where this server is reached; a backend whose links point elsewhere
-        (presigned object storage URLs) ignores it.
+        (presigned object storage URLs) ignores it. ``ttl_s`` overrides the storage's link
+        lifetime (a sandbox scenario's quickly expiring link).
         """
         ...
 

@@ -142,10 +142,11 @@ class LocalStorage:
         msg = f"{key}\n{expires}".encode()
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
 
-    def sign(self, key: str, base_url: str) -> str | None:
+    def sign(self, key: str, base_url: str, ttl_s: int | None = None) -> str | None:
+        """A link to ``key`` valid for ``ttl_s`` (default: the storage's TTL) seconds."""
         if not self.exists(key):
             return None
-        expires = int(time.time()) + self.ttl_s
+        expires = int(time.time()) + (self.ttl_s if ttl_s is None else ttl_s)
         sig = self.signature(key, expires)
         return f"{base_url.rstrip('/')}{FILES_ROUTE}/{quote(key)}?expires={expires}&signature={sig}"
 

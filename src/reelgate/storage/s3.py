@@ -217,12 +217,13 @@ class S3Storage:
             self._presence.clear()
         return len(doomed)
 
-    def sign(self, key: str, base_url: str) -> str | None:
+    def sign(self, key: str, base_url: str, ttl_s: int | None = None) -> str | None:
         import obstore
 
         if not self._present(key):
             return None
-        return obstore.sign(self._store, "GET", key, self.ttl)
+        ttl = self.ttl if ttl_s is None else timedelta(seconds=ttl_s)
+        return obstore.sign(self._store, "GET", key, ttl)
 
     def _present(self, key: str) -> bool:
         now = self._clock()

@@ -21,11 +21,16 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from reelgate.domain.scenarios import callback_mode
 from reelgate.domain.tasks import TaskRecord, TaskStatus
 
 from .base import StoreBase
 from .tables import task_events, tasks
 
+# Deliveries of events a sandbox scenario sends out of order: held back, then re-queued as a
+# new event after the task's final one.
+HELD = "held"
+REQUEUED = "requeued"
 # The key of a snapshot payload; a rendered body (the old format) never has it.
 SNAPSHOT_KEY = "task"
 # TaskRecord fields that are queue state, not part of a status change.
@@ -202,19 +207,38 @@ class Outbox(StoreBase):
 
 
 async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
-    """Record ``record``'s status change in the outbox (inside the change's transaction)."""
-    await conn.execute(
-        insert(task_events).values(
-            task_id=record.task_id,
-            status=record.status.value,
-            payload={SNAPSHOT_KEY: snapshot(record)},
-            callback_url=record.callback_url,
-            created_at=record.updated_at,
-            delivery="pending" if record.callback_url else "none",
-            attempts=0,
-            next_attempt_at=record.updated_at,
-        )
-    )
+    """Record ``record``'s status change in the outbox (inside the change's transaction).
+
+    A sandbox scenario may ask for its callbacks ``twice`` (each event written twice) or
+    ``out_of_order`` (the ``processing`` event is held and sent after the final one).
+    """
+    values: dict[str, Any] = {
+        "task_id": record.task_id,
+        "status": record.status.value,
+        "payload": {SNAPSHOT_KEY: snapshot(record)},
+        "callback_url": record.callback_url,
+        "created_at": record.updated_at,
+        "delivery": "pending" if record.callback_url else "none",
+        "attempts": 0,
+        "next_attempt_at": record.updated_at,
+    }
+    mode = callback_mode(record.params) if record.callback_url else None
+    if mode == "out_of_order" and record.status == TaskStatus.PROCESSING:
+        values["delivery"] = HELD
+    await conn.execute(insert(task_events).values(**values))
+    if mode == "twice":
+        await conn.execute(insert(task_events).values(**values))
+    if mode == "out_of_order" and record.status.finished:
+        held = task_events.c.task_id == record.task_id, task_events.c.delivery == HELD
+        for row in await conn.execute(
+            select(task_events.c.status, task_events.c.payload).where(*held)
+        ):
+            await conn.execute(
+                insert(task_events).values(
+                    **{**values, "status": row.status, "payload": row.payload}
+                )
+            )
+        await conn.execute(update(task_events).where(*held).values(delivery=REQUEUED))
 
 
 def _oldest_pending_per_task() -> Any:

@@ -230,6 +230,7 @@ class Worker:
             request=Text2VideoRequest.model_validate(record.params),
             workdir=workdir,
             attempt=record.attempts,
+            params=record.params,
         )
 
         try:

@@ -34,7 +34,8 @@ Case and spaces inside the brackets do not matter; several directives may be com
     The task takes at least SECONDS (0 to 3600), with progress advancing smoothly; it can be
     cancelled at any moment. Combined with ``fail`` or ``crash``, the task fails at the end.
 ``[[sandbox:stall]]``
-    The task never finishes; it ends when cancelled (checked every 0.1 s) or when its
+    The task waits until released (``POST /_sandbox/tasks/{id}/release``: it then goes on as
+    its other directives say) or finished (``.../finish``), until cancelled, or until its
     processing timeout passes (catalogue ``timeout_s``, else ``REELGATE_TASK_TIMEOUT``).
 ``[[sandbox:crash]]``
     The engine raises a plain ``RuntimeError`` ("sandbox: simulated crash"), to test how the
@@ -42,6 +43,11 @@ Case and spaces inside the brackets do not matter; several directives may be com
 
 An unknown or malformed directive (``[[sandbox:slow=soon]]``) fails the task with a message
 naming it, so a typo never passes as a normal clip.
+
+Directives are one source of scenarios; rules in a scenarios file (``REELGATE_SCENARIOS``) are
+the other, and can also refuse a create, duplicate or reorder callbacks and shorten link
+lifetimes. Both are chosen when the task is created and stored with it; see
+:mod:`reelgate.domain.scenarios`. ``/_sandbox`` advances a slow task's clock or finishes it.
 
 Catalogue entries
 -----------------

@@ -6,38 +6,68 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from reelgate.domain.ids import now_ms
 from reelgate.domain.models import ModelSpec
+from reelgate.domain.scenarios import ControlState
 from reelgate.engines.base import Cancelled, EngineError, Job, Output, Progress, VideoFile
 from reelgate.media import ClipInfo
 
 from .catalog import ENGINE_NAME, Behaviour, sandbox_models
-from .pacing import FrameTracker, Pacer
+from .pacing import FrameTracker, Pacer, ReadControl
 from .plan import ClipPlan, plan_clip
 from .render import render_clip
-from .scenario import SIMULATED_CRASH, SIMULATED_FAILURE, parse_scenario
+from .scenario import SIMULATED_CRASH, SIMULATED_FAILURE, scenario_for
+
+
+class TaskControl(Protocol):
+    """Where ``/_sandbox`` signals for running tasks are read (the store's sandbox tables)."""
+
+    async def control_state(self, task_id: str, since_ms: int) -> ControlState: ...
 
 
 class SandboxEngine:
-    """``SandboxEngine(entries, data_dir)``: the ``sandbox`` entry point of ``reelgate.engines``."""
+    """``SandboxEngine(entries, data_dir, control)``: the ``sandbox`` entry point of
+    ``reelgate.engines``. Without ``control`` (set it with :meth:`connect`), a stalled task
+    ends only when cancelled."""
 
     name = ENGINE_NAME
 
     def __init__(
-        self, entries: Sequence[Mapping[str, Any]] = (), data_dir: Path | None = None
+        self,
+        entries: Sequence[Mapping[str, Any]] = (),
+        data_dir: Path | None = None,
+        control: TaskControl | None = None,
     ) -> None:
         self._models = sandbox_models(entries)
         self.data_dir = data_dir  # unused: everything a task writes goes to its job.workdir
+        self.control = control
+
+    def connect(self, control: TaskControl) -> None:
+        """Read ``/_sandbox`` signals (release, finish, advance) from ``control``."""
+        self.control = control
+
+    def _reader(self, task_id: str) -> ReadControl | None:
+        control = self.control
+        if control is None:
+            return None
+        since = now_ms()
+        return lambda: control.control_state(task_id, since)
 
     def models(self) -> list[ModelSpec]:
         return list(self._models)
 
     async def generate(self, job: Job, progress: Progress, cancelled: Cancelled) -> Output:
-        scenario = parse_scenario(job.request.prompt)
+        scenario = scenario_for(job)
         behaviour = Behaviour.of(job.model)
         plan = plan_clip(job.model, job.request, scenario.prompt)
-        pacer = Pacer(progress, cancelled, max(scenario.slow_s, behaviour.delay_s))
+        pacer = Pacer(
+            progress,
+            cancelled,
+            max(scenario.slow_s, behaviour.delay_s),
+            self._reader(job.task_id),
+        )
         if scenario.stall:
             await pacer.stall()
         failure = scenario.failure

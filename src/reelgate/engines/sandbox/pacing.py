@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 
 from reelgate.engines.base import TaskCancelledError
-from reelgate.engines.pacing import POLL_S, Pacer
+from reelgate.engines.pacing import CONTROL_POLL_S, POLL_S, Pacer, ReadControl
 
-__all__ = ["POLL_S", "FrameTracker", "Pacer"]
+__all__ = ["CONTROL_POLL_S", "POLL_S", "FrameTracker", "Pacer", "ReadControl"]
 
 
 class FrameTracker:
