@@ -133,7 +133,9 @@ async def test_api_and_workers_on_separate_disks_share_postgres_and_s3(
     for data_dir in (api_dir, a_dir, b_dir):
         names = files_under(data_dir)
         assert not [n for n in names if n.endswith((".mp4", ".jpg")) or "signing.key" in n]
-    assert {n for n in files_under(api_dir) if not n.startswith("serve-")} == {"credentials.json"}
+    # the API keeps its first-start keys and the sandbox admin key (it serves sandbox models)
+    api_files = {n for n in files_under(api_dir) if not n.startswith("serve-")}
+    assert api_files == {"credentials.json", "sandbox-admin.key"}
     for data_dir in (a_dir, b_dir):
         assert {p.name for p in data_dir.iterdir()} <= {"work"}
 
