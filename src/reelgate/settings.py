@@ -63,6 +63,11 @@ class Settings:
         0,
         "default per-account limit of unfinished tasks (0: unlimited)",
     )
+    rate_limit: int = _setting(
+        "REELGATE_RATE_LIMIT",
+        0,
+        "default requests per minute per key, counted in the store across replicas (0: off)",
+    )
     signing_key: str | None = _setting(
         "REELGATE_SIGNING_KEY",
         None,
