@@ -37,6 +37,7 @@ from .db import create_engine, is_sqlite
 from .migrate import upgrade
 from .outbox import Outbox, TaskEvent, add_event
 from .ratelimits import RateDecision
+from .stats import TaskStats, task_stats
 from .tables import access_keys, accounts, api_keys, tasks
 from .wakeup import TaskWakeup
 
@@ -168,6 +169,11 @@ class Store(Outbox):
                 )
             )
             return sum((Decimal(u) for (u,) in rows), Decimal(0))
+
+    async def task_stats(self) -> TaskStats:
+        """Tasks by status and model, and the oldest waiting one (for ``/metrics``)."""
+        async with self._reader() as conn:
+            return await task_stats(conn)
 
     # -- tasks ------------------------------------------------------------------------------
 
