@@ -161,9 +161,9 @@ ALLOWED = {
     "storage": {"domain"},
     "media": set(),
     "engines": {"domain", "media"},
-    "worker": {"domain", "store", "storage", "engines", "media", "settings"},
-    "callbacks": {"domain", "store", "settings"},
-    "api": {"domain", "store", "storage", "settings"},
+    "worker": {"domain", "store", "storage", "engines", "media", "settings", "logs", "metrics"},
+    "callbacks": {"domain", "store", "settings", "metrics"},
+    "api": {"domain", "store", "storage", "settings", "logs", "metrics"},
     "client": {"domain"},
 }
 

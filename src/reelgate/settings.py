@@ -63,6 +63,16 @@ class Settings:
         0,
         "default per-account limit of unfinished tasks (0: unlimited)",
     )
+    log_format: str = _setting(
+        "REELGATE_LOG_FORMAT",
+        "text",
+        "log lines: text, or json (one object a line with request_id and task_id)",
+    )
+    rate_limit: int = _setting(
+        "REELGATE_RATE_LIMIT",
+        0,
+        "default requests per minute per key, counted in the store across replicas (0: off)",
+    )
     signing_key: str | None = _setting(
         "REELGATE_SIGNING_KEY",
         None,
@@ -175,6 +185,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         _ = self.forwarded_allow  # a malformed list fails when the settings are read
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"{env_name('log_format')}={self.log_format!r} is not text or json")
 
     @property
     def forwarded_allow(self) -> tuple[IPNetwork | str, ...]:

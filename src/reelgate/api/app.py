@@ -20,6 +20,7 @@ from reelgate.store import Store
 
 from .docs_ui import docs_router
 from .emulator import emulator_for
+from .metrics import MetricsMiddleware, metrics_router
 from .middleware import RequestIdMiddleware, install_error_handlers
 from .proxy import ForwardedHeadersMiddleware, TrustedProxies
 from .routes import files_router, health_router, router
@@ -85,6 +86,7 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    app.add_middleware(MetricsMiddleware)  # innermost: it reads the route the router matched
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ForwardedHeadersMiddleware, trusted=TrustedProxies(settings.forwarded_allow))
     install_error_handlers(app)
@@ -92,6 +94,7 @@ def create_app(
     app.include_router(router, prefix="/kling", include_in_schema=False)
     app.include_router(files_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     if emulator is not None:
         app.include_router(sandbox_router, include_in_schema=False)
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))

@@ -19,11 +19,13 @@ import jwt
 from reelgate.domain.errors import (
     InvalidCredentialsError,
     MissingCredentialsError,
+    RateLimitError,
     TokenExpiredError,
     TokenNotYetValidError,
 )
 from reelgate.domain.requests import check_text
 from reelgate.store import Store
+from reelgate.store.accounts import hash_api_key
 
 from .body import JSONRuleError, parse_json
 
@@ -60,6 +62,31 @@ async def authenticate(store: Store, header: str | None, leeway_s: int) -> int:
     account_id = await store.account_for_api_key(token)  # hashed before it is looked up
     if account_id is None:
         raise InvalidCredentialsError("API key is not valid")
+    return account_id
+
+
+async def authenticate_counted(
+    store: Store, header: str | None, leeway_s: int, default_rate: int
+) -> int:
+    """:func:`authenticate`, then count the request against the key's rate (1302 past it).
+
+    The key is the credential: the access key of a JWT, the hash of an API key. The count lives
+    in the store, so the limit holds however many replicas answer.
+    """
+    account_id = await authenticate(store, header, leeway_s)
+    token = bearer_token(header)
+    if looks_like_jwt(token):
+        key = "ak:" + _issuer(_segment(token, 1, "payload"))
+    else:
+        key = "api:" + hash_api_key(token)
+    decision = await store.count_request(key, account_id, default_rate)
+    if decision is not None and not decision.allowed:
+        exc = RateLimitError(
+            f"rate limit exceeded: this key may send {decision.limit} requests per minute;"
+            f" retry in {decision.retry_after_s} s"
+        )
+        exc.retry_after = decision.retry_after_s
+        raise exc
     return account_id
 
 

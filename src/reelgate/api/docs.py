@@ -31,6 +31,7 @@ AUTH = (
     e.InvalidCredentialsError,
     e.TokenNotYetValidError,
     e.TokenExpiredError,
+    e.RateLimitError,  # counted per key after authentication (REELGATE_RATE_LIMIT)
 )
 
 

@@ -26,6 +26,7 @@ from reelgate.domain.errors import (
 )
 from reelgate.domain.ids import new_request_id
 from reelgate.domain.requests import describe_errors
+from reelgate.logs import request_id_var
 
 from .envelope import error
 
@@ -77,6 +78,7 @@ class RequestIdMiddleware:
                 return
             await send_with_id(message)
 
+        bound = request_id_var.set(request_id)  # every log line of this request carries it
         try:
             await self.app(scope, receive, send_checked)
         except Exception as exc:
@@ -91,6 +93,8 @@ class RequestIdMiddleware:
                 raise
             response = error(ServerError(f"internal error (request {request_id})"), request_id)
             await response(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(bound)
 
 
 _KEPT_HEADERS = {b"allow", b"content-range", b"retry-after", b"www-authenticate"}

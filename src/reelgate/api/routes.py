@@ -15,7 +15,7 @@ from reelgate.domain.models import ModelInfo
 from reelgate.domain.scenarios import SCENARIO_HEADER
 from reelgate.domain.tasks import CreatedTask, TaskData, created_task
 
-from .auth import authenticate
+from .auth import authenticate_counted
 from .body import json_body as _json_body
 from .docs import AUTH, CREATE_BODY, error_responses
 from .envelope import Envelope, ok
@@ -43,8 +43,11 @@ async def current_account(
     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> int:
     svc = services(request)
-    return await authenticate(
-        svc.store, request.headers.get("authorization"), svc.settings.jwt_leeway_s
+    return await authenticate_counted(
+        svc.store,
+        request.headers.get("authorization"),
+        svc.settings.jwt_leeway_s,
+        svc.settings.rate_limit,
     )
 
 

@@ -36,6 +36,7 @@ import httpx
 
 from reelgate.domain.errors import InvalidParameterError
 from reelgate.domain.tasks import Signer, callback_body
+from reelgate.metrics import CALLBACKS
 from reelgate.settings import Settings, env_name
 from reelgate.store import Store, TaskEvent
 
@@ -236,9 +237,11 @@ class CallbackDispatcher:
         try:
             if failure is None:
                 await self._store.mark_event(event.id, "delivered")
+                CALLBACKS.labels("delivered").inc()
                 log.debug("callback %s delivered (attempt %d)", webhook_id(event), attempt)
             elif failure.permanent or attempt >= self._settings.callback_max_attempts:
                 await self._store.mark_event(event.id, "dead", error=failure.reason)
+                CALLBACKS.labels("dead").inc()
                 log.warning(
                     "callback %s to %s gave up after %d attempt(s): %s",
                     webhook_id(event),
@@ -255,6 +258,7 @@ class CallbackDispatcher:
                     event.id, "pending", next_attempt_at=retry_at, error=failure.reason
                 )
                 heapq.heappush(self._retry_heap, retry_at)
+                CALLBACKS.labels("retry").inc()
                 log.info(
                     "callback %s failed (attempt %d): %s; retrying in %.1f s",
                     webhook_id(event),

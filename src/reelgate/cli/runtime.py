@@ -13,6 +13,7 @@ from typing import TextIO
 
 from fastapi import FastAPI
 
+from reelgate import logs
 from reelgate.api import create_app
 from reelgate.api.app import Background
 from reelgate.callbacks import CallbackDispatcher
@@ -30,10 +31,9 @@ from .server import credentials_json, write_credentials_file
 log = logging.getLogger("reelgate")
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(settings: Settings) -> None:
+    """Text or JSON lines (REELGATE_LOG_FORMAT) on stderr, uvicorn's lines included."""
+    logs.configure_logging(settings.log_format)
 
 
 class StartupError(Exception):
@@ -147,7 +147,7 @@ async def build_app(
 async def run_server(settings: Settings) -> None:
     import uvicorn
 
-    configure_logging()
+    configure_logging(settings)
     async with AsyncExitStack() as stack:
         app, _ = await build_app(settings, stack)
         config = uvicorn.Config(
@@ -155,6 +155,7 @@ async def run_server(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level="info",
+            log_config=None,  # its loggers propagate to ours (configure_logging)
             # Forwarded headers are read by reelgate's own middleware (REELGATE_FORWARDED_ALLOW_IPS)
             proxy_headers=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 15,
@@ -164,7 +165,7 @@ async def run_server(settings: Settings) -> None:
 
 async def run_worker(settings: Settings) -> None:
     """A worker on its own: the store, the storage and the catalogue are all it needs."""
-    configure_logging()
+    configure_logging(settings)
     engines = load_engines(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engines.aclose)

@@ -148,6 +148,17 @@ def keys_create(
             show_default=False,
         ),
     ] = None,
+    rate_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--rate-limit",
+            min=0,
+            help="requests per minute each of the account's keys may send, 0: unlimited"
+            " (default: a new account follows REELGATE_RATE_LIMIT; with --account, the limit"
+            " stays)",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     json_out: Json = False,
@@ -161,10 +172,14 @@ def keys_create(
         store = await Store.open(settings.store_url)
         try:
             if account is None:
-                return await store.create_account(name, max_concurrent_tasks=max_concurrent)
+                return await store.create_account(
+                    name, max_concurrent_tasks=max_concurrent, rate_limit=rate_limit
+                )
             try:
                 if max_concurrent is not None:
                     await store.set_max_concurrent_tasks(account, max_concurrent)
+                if rate_limit is not None:
+                    await store.set_rate_limit(account, rate_limit)
                 return await store.add_credentials(account, name)
             except LookupError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--account") from None
@@ -176,11 +191,15 @@ def keys_create(
         payload = {"account_id": creds.account_id, **credentials_json(creds)}
         if max_concurrent is not None:
             payload["max_concurrent_tasks"] = max_concurrent
+        if rate_limit is not None:
+            payload["rate_limit"] = rate_limit
         typer.echo(json.dumps(payload))
         return
     typer.echo(f"account:    {creds.account_id}")
     if max_concurrent is not None:
         typer.echo(f"max concurrent tasks: {max_concurrent or 'unlimited'}")
+    if rate_limit is not None:
+        typer.echo(f"rate limit: {f'{rate_limit} requests/min per key' if rate_limit else 'off'}")
     typer.echo(f"access_key: {creds.access_key}")
     typer.echo(f"secret_key: {creds.secret_key}")
     typer.echo(f"api_key:    {creds.api_key}")

@@ -22,6 +22,7 @@ class Account:
     created_at: int
     max_concurrent_tasks: int | None
     unit_quota: Decimal | None
+    rate_limit: int | None = None  # requests per minute per key; None: the server default
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def row_to_account(row: object) -> Account:
         created_at=row.created_at,  # type: ignore[attr-defined]
         max_concurrent_tasks=row.max_concurrent_tasks,  # type: ignore[attr-defined]
         unit_quota=Decimal(quota) if quota is not None else None,
+        rate_limit=getattr(row, "rate_limit", None),
     )
 
 
@@ -67,6 +69,7 @@ async def insert_account(
     now: int,
     max_concurrent_tasks: int | None,
     unit_quota: Decimal | None,
+    rate_limit: int | None = None,
 ) -> int:
     result = await conn.execute(
         insert(accounts)
@@ -75,6 +78,7 @@ async def insert_account(
             created_at=now,
             max_concurrent_tasks=max_concurrent_tasks,
             unit_quota=str(unit_quota) if unit_quota is not None else None,
+            rate_limit=rate_limit,
         )
         .returning(accounts.c.id)
     )
@@ -108,6 +112,14 @@ async def update_max_concurrent_tasks(
     """Set an account's limit of unfinished tasks (None: the server default); False if absent."""
     result = await conn.execute(
         update(accounts).where(accounts.c.id == account_id).values(max_concurrent_tasks=limit)
+    )
+    return result.rowcount > 0
+
+
+async def update_rate_limit(conn: AsyncConnection, account_id: int, limit: int | None) -> bool:
+    """Set an account's requests per minute per key (None: the server default); False if absent."""
+    result = await conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(rate_limit=limit)
     )
     return result.rowcount > 0
 

@@ -31,10 +31,13 @@ from reelgate.domain.tasks import (
 )
 
 from . import accounts as acct
+from . import ratelimits as rates
 from .accounts import Account, Credentials
 from .db import create_engine, is_sqlite
 from .migrate import upgrade
 from .outbox import Outbox, TaskEvent, add_event
+from .ratelimits import RateDecision
+from .stats import TaskStats, task_stats
 from .tables import access_keys, accounts, api_keys, tasks
 from .wakeup import TaskWakeup
 
@@ -89,12 +92,13 @@ class Store(Outbox):
         *,
         max_concurrent_tasks: int | None = None,
         unit_quota: Decimal | None = None,
+        rate_limit: int | None = None,
     ) -> Credentials:
         """A new account with one AK/SK pair and one API key."""
         async with self._writer() as conn:
             now = self.clock()
             account_id = await acct.insert_account(
-                conn, name, now, max_concurrent_tasks, unit_quota
+                conn, name, now, max_concurrent_tasks, unit_quota, rate_limit
             )
             return await acct.insert_credentials(conn, account_id, name, now)
 
@@ -109,6 +113,22 @@ class Store(Outbox):
         async with self._writer() as conn:
             if not await acct.update_max_concurrent_tasks(conn, account_id, limit):
                 raise LookupError(f"account {account_id} does not exist")
+
+    async def set_rate_limit(self, account_id: int, limit: int | None) -> None:
+        """Change an account's requests per minute per key (0: unlimited, None: server default)."""
+        async with self._writer() as conn:
+            if not await acct.update_rate_limit(conn, account_id, limit):
+                raise LookupError(f"account {account_id} does not exist")
+
+    async def count_request(self, key: str, account_id: int, default: int) -> RateDecision | None:
+        """Count a request of ``key`` against its account's rate; None when it has no limit."""
+        async with self._reader() as conn:
+            limit = await rates.account_rate_limit(conn, account_id, default)
+        if limit <= 0:
+            return None
+        async with self._writer() as conn:
+            count, retry_after_s = await rates.count_request(conn, key, self.clock())
+        return RateDecision(count, limit, retry_after_s)
 
     async def get_account(self, account_id: int) -> Account | None:
         async with self._reader() as conn:
@@ -149,6 +169,11 @@ class Store(Outbox):
                 )
             )
             return sum((Decimal(u) for (u,) in rows), Decimal(0))
+
+    async def task_stats(self) -> TaskStats:
+        """Tasks by status and model, and the oldest waiting one (for ``/metrics``)."""
+        async with self._reader() as conn:
+            return await task_stats(conn)
 
     # -- tasks ------------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ accounts = Table(
     Column("max_concurrent_tasks", Integer, nullable=True),
     # units the account may spend (decimal string); NULL: unlimited
     Column("unit_quota", String(40), nullable=True),
+    # requests per minute per key; NULL: the server default, 0: unlimited
+    Column("rate_limit", Integer, nullable=True),
 )
 
 access_keys = Table(
@@ -101,4 +103,13 @@ task_events = Table(
     Column("next_attempt_at", BigInteger, nullable=False),
     Column("last_error", Text, nullable=True),
     Index("ix_task_events_delivery_next", "delivery", "next_attempt_at"),
+)
+
+# fixed-window request counters (store/ratelimits.py): one row per key per minute
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("window", BigInteger, primary_key=True),  # Unix minute
+    Column("count", Integer, nullable=False),
 )

@@ -37,6 +37,8 @@ from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import TaskRecord, timed_out_message, video_id
 from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
 from reelgate.engines.pacing import Pacer
+from reelgate.logs import task_id_var
+from reelgate.metrics import STORAGE_ERRORS, TASK_RUN
 from reelgate.settings import Settings
 from reelgate.storage import Storage, storage_full, task_prefix
 from reelgate.store import Store
@@ -199,6 +201,8 @@ class Worker:
 
     async def _execute(self, run: _Running) -> None:
         record = run.record
+        task_id_var.set(record.task_id)  # this asyncio task's log lines carry it
+        started = time.perf_counter()
         heartbeat = asyncio.create_task(self._heartbeat(run))
         workdir = self._workdir(record)
         try:
@@ -216,6 +220,7 @@ class Worker:
                 await heartbeat
             shutil.rmtree(workdir, ignore_errors=True)
             self._running.pop(record.task_id, None)
+            TASK_RUN.labels(record.model_name).observe(time.perf_counter() - started)
 
     async def _generate_and_store(self, run: _Running, workdir: Path) -> None:
         record = run.record
@@ -253,7 +258,11 @@ class Worker:
         if run.stop_reason is not None:
             log.info("task %s: %s; output discarded", record.task_id, run.stop_reason)
             return
-        result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
+        try:
+            result = await asyncio.to_thread(self._store_outputs, record.task_id, output)
+        except Exception:
+            STORAGE_ERRORS.labels("put").inc()
+            raise
         ok = await self.store.finish_task(record.task_id, self.worker_id, result)
         if not ok:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
