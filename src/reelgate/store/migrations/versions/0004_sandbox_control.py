@@ -1,7 +1,7 @@
 """The sandbox's control tables: scenarios that fired, and signals for running tasks.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
