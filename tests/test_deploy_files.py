@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reelgate.settings import Settings
+from reelgate.settings import Settings, env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -22,15 +22,12 @@ NAME = re.compile(r"REELGATE_[A-Z0-9_]*[A-Z0-9]")
 
 def declared_variables() -> set[str]:
     """The settings model's variables, and the client's (read in client/config.py)."""
-    if dataclasses.is_dataclass(Settings):
-        names = {str(f.metadata["env"]) for f in dataclasses.fields(Settings)}
-    else:  # a pydantic-settings model: prefix + field name, or the field's alias
-        model: Any = Settings
-        prefix = str(model.model_config.get("env_prefix", ""))
-        names = {
-            str(info.validation_alias or info.alias or f"{prefix}{name}").upper()
-            for name, info in model.model_fields.items()
-        }
+    model: Any = Settings  # a dataclass today; a pydantic-settings model has model_fields
+    if dataclasses.is_dataclass(model):
+        fields = [f.name for f in dataclasses.fields(model)]
+    else:
+        fields = list(model.model_fields)
+    names = {env_name(name) for name in fields}
     client = (ROOT / "src" / "reelgate" / "client" / "config.py").read_text()
     return names | set(re.findall(r"env\.get\(\"(REELGATE_[A-Z0-9_]+)\"", client))
 
