@@ -240,3 +240,23 @@ def test_help_shows_defaults_and_plain_flags() -> None:
     assert f"{timeout} [default: 1800.0]" in text
     assert "--poll-interval <float> seconds between queries [default: 2.0]" in text
     assert "$REELGATE_DATA_DIR, then ./reelgate-data" in text
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate"],
+        ["tasks", "list"],
+        ["tasks", "show"],
+        ["tasks", "wait"],
+        ["tasks", "download"],
+        ["tasks", "cancel"],
+    ],
+    ids=" ".join,
+)
+def test_every_client_command_takes_the_connection_options(command: list[str]) -> None:
+    from reelgate.cli import app
+
+    out = CliRunner().invoke(app, [*command, "--help"]).stdout
+    for flag in ("--base-url", "--api-key", "--access-key", "--secret-key", "--data-dir"):
+        assert flag in out, (command, flag)

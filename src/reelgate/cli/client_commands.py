@@ -347,9 +347,10 @@ def tasks_cancel(
     access_key: AccessKey = None,
     secret_key: SecretKey = None,
     api_key: ApiKey = None,
+    data_dir: ClientDataDir = None,
 ) -> None:
     """Cancel a queued or running task (it ends failed, free; a running one within a second)."""
-    conn = Connection(base_url, access_key, secret_key, api_key)
+    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.cancel(task_id)
     if json_out:
