@@ -2,6 +2,7 @@
 
     python bench/render.py                      # 5 s and 10 s at 720p and 1080p, clean and wm
     python bench/render.py --repeat 3 --cores 1 --only 720p-5s
+    python bench/render.py --preset veryfast --only 1080p-10s     # another libx264 preset
 
 For each clip (kling-v2-6: 720p is ``std``, 1080p ``pro``; 24 fps) it times, side by side in
 one process:
@@ -62,15 +63,18 @@ def timed(work: Callable[[Path], object]) -> float:
         return time.perf_counter() - started
 
 
-def floor(plan: ClipPlan, frame: np.ndarray, out_dir: Path) -> None:
-    frames = (frame for _ in range(plan.frame_count))
+def floor(plan: ClipPlan, frame: np.ndarray, out_dir: Path, settings: EncodeSettings) -> None:
     encode_clip(
-        frames, fps=plan.fps, width=plan.width, height=plan.height, out_path=out_dir / "f.mp4"
+        (frame for _ in range(plan.frame_count)),
+        fps=plan.fps,
+        width=plan.width,
+        height=plan.height,
+        out_path=out_dir / "f.mp4",
+        settings=settings,
     )
 
 
-def x264_only(plan: ClipPlan, frame: np.ndarray, out_dir: Path) -> None:
-    settings = EncodeSettings()
+def x264_only(plan: ClipPlan, frame: np.ndarray, out_dir: Path, settings: EncodeSettings) -> None:
     yuv = av.VideoFrame.from_numpy_buffer(frame, format="rgba").reformat(
         format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
     )
@@ -86,14 +90,16 @@ def x264_only(plan: ClipPlan, frame: np.ndarray, out_dir: Path) -> None:
         container.mux(stream.encode(None))
 
 
-def measure(plan: ClipPlan, repeat: int) -> dict[str, float]:
+def measure(plan: ClipPlan, repeat: int, settings: EncodeSettings) -> dict[str, float]:
     frame = Scene(plan).frame(0)
     runs: dict[str, list[float]] = {"render": [], "wm": [], "floor": [], "x264": []}
     for _ in range(repeat):  # interleaved, so a change of load hits all alike
-        runs["floor"].append(timed(lambda d: floor(plan, frame, d)))
-        runs["render"].append(timed(lambda d: render_clip(plan, d, watermark=False)))
-        runs["wm"].append(timed(lambda d: render_clip(plan, d, watermark=True)))
-        runs["x264"].append(timed(lambda d: x264_only(plan, frame, d)))
+        runs["floor"].append(timed(lambda d: floor(plan, frame, d, settings)))
+        runs["render"].append(
+            timed(lambda d: render_clip(plan, d, watermark=False, settings=settings))
+        )
+        runs["wm"].append(timed(lambda d: render_clip(plan, d, watermark=True, settings=settings)))
+        runs["x264"].append(timed(lambda d: x264_only(plan, frame, d, settings)))
     return {key: statistics.median(values) for key, values in runs.items()}
 
 
@@ -102,18 +108,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per number; the median")
     parser.add_argument("--cores", type=int, default=0, help="pin to this many cores (0: all)")
     parser.add_argument("--only", action="append", choices=sorted(CASES))
+    parser.add_argument("--preset", default=EncodeSettings().preset, help="libx264 preset")
     args = parser.parse_args()
     if args.cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"cores={cores} load={os.getloadavg()[0]:.1f} python={sys.version.split()[0]}")
-    print(f"libx264 preset={EncodeSettings().preset} crf={EncodeSettings().crf} threads=1\n")
+    settings = EncodeSettings(preset=args.preset)
+    print(f"libx264 preset={settings.preset} crf={settings.crf} threads={settings.threads}\n")
     print("| clip | frames | render s | render+wm s | floor s | x264 s | ratio | ratio wm |")
     print("|---|---|---|---|---|---|---|---|")
     results: dict[str, float] = {}
     for name in args.only or CASES:
         plan = plan_for(*CASES[name])
-        s = measure(plan, max(args.repeat, 1))
+        s = measure(plan, max(args.repeat, 1), settings)
         ratio, ratio_wm = s["render"] / s["floor"], s["wm"] / s["floor"]
         print(
             f"| {name} | {plan.frame_count} | {s['render']:.2f} | {s['wm']:.2f} |"
