@@ -7,9 +7,11 @@ hear of it per backend:
   a dedicated connection, so workers in other processes and machines wake at once.
 - SQLite (a file): waiters read ``PRAGMA data_version`` on a dedicated connection every
   :data:`SQLITE_POLL_S`. It changes whenever another connection, in any process, commits; a
-  change is then confirmed by an indexed lookup for a ``submitted`` task, so the heartbeats and
-  progress writes of busy workers do not send idle ones racing for the write lock. Both reads
-  take microseconds and never wait for a lock, so they run on the event loop.
+  change wakes the waiter only when a ``submitted`` task newer than any seen before exists (the
+  largest rowid among them, read from the status index alone), so heartbeats, progress writes
+  and claims do not send every worker racing for the write lock. Both reads take microseconds
+  and never wait for a lock, so they run on the event loop. A task given back to the queue
+  (an older rowid) is found by the caller's next poll instead.
 
 Polling at the caller's interval stays as the fallback (a lost listener connection, a
 database that cannot be read), so a missed wake-up only delays.
@@ -23,7 +25,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,10 +39,10 @@ CHANNEL = "reelgate_tasks"
 SQLITE_POLL_S = 0.005
 log = logging.getLogger("reelgate.store")
 
-_ANY_SUBMITTED = str(
-    select(tasks.c.task_id)
+_NEWEST_SUBMITTED = str(
+    select(func.max(literal_column("rowid")))
+    .select_from(tasks)
     .where(tasks.c.status == TaskStatus.SUBMITTED.value)
-    .limit(1)
     .compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True})
 )
 
@@ -52,6 +54,7 @@ class SqliteWatch:
         self._path = path
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
+        self._newest = 0  # the largest rowid of a submitted task seen so far
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -62,15 +65,18 @@ class SqliteWatch:
         return self._conn
 
     def task_waiting(self) -> bool:
-        """True when a task is ``submitted`` and, after the first call, another connection
-        committed since the last call."""
+        """True when, since the last call, a commit brought a ``submitted`` task newer than
+        any seen before (at the first call: when any task is ``submitted``)."""
         try:
             conn = self._connection()
             version = int(conn.execute("PRAGMA data_version").fetchone()[0])
             if version == self._version:
                 return False
             self._version = version
-            return conn.execute(_ANY_SUBMITTED).fetchone() is not None
+            newest = conn.execute(_NEWEST_SUBMITTED).fetchone()[0] or 0
+            woken = newest > self._newest
+            self._newest = max(self._newest, newest)
+            return bool(woken)
         except sqlite3.Error as exc:  # a missing table or a busy file: the caller polls anyway
             log.debug("cannot watch %s for new tasks: %s", self._path, exc)
             return False
