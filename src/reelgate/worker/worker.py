@@ -86,6 +86,7 @@ class Worker:
         self._last_workdir_sweep: float | None = None
         self._running: dict[str, _Running] = {}
         self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()  # a running task ended: claim again at once
         self._loop_task: asyncio.Task[None] | None = None
         self._warmups: list[asyncio.Task[Any]] = []
         self._models = [spec.id for spec in catalog.specs]
@@ -132,6 +133,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         idle = self.poll_interval_s
         while not self._stopping.is_set():
+            self._slot_freed.clear()  # set again by a task ending from here on
             try:
                 await self._sweep_workdirs_when_due()
                 await self.store.fail_abandoned()
@@ -186,11 +188,12 @@ class Worker:
     async def _idle(self, seconds: float) -> None:
         """Sleep until a new task is signalled, the worker stops, or ``seconds`` pass."""
         if len(self._running) >= self.slots:
-            # Busy: a finishing task frees a slot, so poll at the short interval.
+            # Busy: a finishing task frees a slot (and wakes us), so poll at the short interval.
             seconds = self.poll_interval_s
         waits = [
             asyncio.create_task(self._stopping.wait()),
             asyncio.create_task(self.store.wait_for_tasks(seconds)),
+            asyncio.create_task(self._slot_freed.wait()),
         ]
         _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
@@ -220,6 +223,7 @@ class Worker:
                 await heartbeat
             shutil.rmtree(workdir, ignore_errors=True)
             self._running.pop(record.task_id, None)
+            self._slot_freed.set()
             TASK_RUN.labels(record.model_name).observe(time.perf_counter() - started)
 
     async def _generate_and_store(self, run: _Running, workdir: Path) -> None:
