@@ -1,8 +1,11 @@
 """The queue: create-to-claimed latency and sustained tasks per second, with an instant engine.
 
-    python bench/queue.py                                  # SQLite and PostgreSQL, 1 and 4 workers
-    python bench/queue.py --backend sqlite --workers 4 --tasks 400
-    python bench/queue.py --postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+    python bench/taskqueue.py                        # SQLite and PostgreSQL, 1 and 4 workers
+    python bench/taskqueue.py --backend sqlite --workers 4 --tasks 400
+    python bench/taskqueue.py --postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+(Not ``bench/queue.py``: scripts run with their directory first on ``sys.path``, so a
+``queue.py`` there would hide the standard library's ``queue`` from every script in ``bench/``.)
 
 Each worker is its own process (what `reelgate worker` runs: the real ``Worker`` with its
 claim loop, heartbeats, storage and wake-ups), serving the sandbox's models through an engine
@@ -23,18 +26,13 @@ Ends with ``RESULT name=value ...``.
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script (the only way this file runs), its directory comes first on sys.path, where
-# this file would hide the standard library's ``queue`` from everything imported below.
-sys.path.remove(sys.path[0])
-
 import argparse
 import asyncio
 import contextlib
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
