@@ -7,6 +7,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,18 @@ def render_pid(
 
 def render_children() -> list[multiprocessing.process.BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.name == "reelgate-render"]
+
+
+def wait_gone(pid: int) -> None:
+    """Until process ``pid`` has exited (a kill is delivered asynchronously)."""
+    for _ in range(1000):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
 
 
 async def under_way(work: asyncio.Future[object], recorder: Recorder) -> None:
@@ -75,7 +88,7 @@ async def test_concurrent_renders_get_one_child_each(tmp_path: Path) -> None:
 async def test_a_killed_render_fails_the_task_and_the_pool_recovers(tmp_path: Path) -> None:
     engine = SandboxEngine()
     try:
-        long = make_job(engine, tmp_path / "a", "killed mid-render", mode="pro", duration="10")
+        long = make_job(engine, tmp_path / "a", "killed mid-render", duration="5")
         recorder = Recorder()
         others = {p.pid for p in render_children()}  # idle children of other tests' engines
         work = asyncio.ensure_future(run(long, engine, recorder))
@@ -93,10 +106,24 @@ async def test_a_killed_render_fails_the_task_and_the_pool_recovers(tmp_path: Pa
         await engine.aclose()
 
 
+async def test_a_child_killed_while_idle_is_replaced(tmp_path: Path) -> None:
+    pool = RenderPool(render_pid)
+    engine = SandboxEngine(renders=pool)
+    try:
+        first, _ = await run(make_job(engine, tmp_path / "a", "a pid", **SHORT), engine)
+        pid = int(first.videos[0].path.read_text())
+        os.kill(pid, signal.SIGKILL)
+        wait_gone(pid)
+        second, _ = await run(make_job(engine, tmp_path / "b", "a pid", **SHORT), engine)
+        assert int(second.videos[0].path.read_text()) not in (pid, os.getpid())
+    finally:
+        await engine.aclose()
+
+
 async def test_cancelled_render_leaves_the_child_ready_for_the_next(tmp_path: Path) -> None:
     engine = SandboxEngine()
     try:
-        job = make_job(engine, tmp_path / "a", "cancel me", mode="pro", duration="10")
+        job = make_job(engine, tmp_path / "a", "cancel me", duration="5")
         recorder = Recorder()
         work = asyncio.ensure_future(run(job, engine, recorder))
         await under_way(work, recorder)

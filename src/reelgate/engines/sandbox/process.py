@@ -148,8 +148,7 @@ class RenderPool:
         """Send ``plan`` to an idle child (a new one when none is idle)."""
         if self._closed:
             raise RuntimeError("the render pool is closed")
-        with self._lock:
-            child = self._idle.pop() if self._idle else None
+        child = self._idle_child()
         if child is None:
             child = _Child(self._context, self._render)
         child.cancel.value, child.frame.value = 0, 0
@@ -162,6 +161,16 @@ class RenderPool:
             raise RenderProcessDied(f"sandbox: the render process died: {exc}") from exc
         loop.add_reader(child.conn.fileno(), self._answered, loop, child, future)
         return RenderCall(future, child, plan.frame_count)
+
+    def _idle_child(self) -> _Child | None:
+        """An idle child that is still alive (one killed while idle is reaped here)."""
+        while True:
+            with self._lock:
+                child = self._idle.pop() if self._idle else None
+            # An idle child has nothing to say: a readable pipe is the end of a dead one.
+            if child is None or (child.process.is_alive() and not child.conn.poll()):
+                return child
+            child.stop()
 
     def _answered(
         self, loop: asyncio.AbstractEventLoop, child: _Child, future: asyncio.Future[ClipInfo]
