@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from reelgate.store import Store
+from reelgate.store.wakeup import SqliteWatch
 
 from .test_store import new_task
 
@@ -95,3 +96,10 @@ async def test_a_task_created_by_another_process_wakes_the_waiter(tmp_path: Path
         assert await worker.claim_task("w1", 30) is not None
     finally:
         await worker.close()
+
+
+def test_watching_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    watch = SqliteWatch(str(tmp_path / "missing.db"))
+    assert not watch.task_waiting()
+    watch.close()
+    assert list(tmp_path.iterdir()) == []

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import urllib.parse
 from typing import Any
 
 from sqlalchemy import func, literal_column, select, text
@@ -59,8 +60,13 @@ class SqliteWatch:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             # Autocommit, and no busy wait: a read that would block is skipped, not waited for.
+            # Read-write but never create: a wrong path must not leave an empty database.
             self._conn = sqlite3.connect(
-                self._path, timeout=0, isolation_level=None, check_same_thread=False
+                f"file:{urllib.parse.quote(self._path)}?mode=rw",
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
             )
         return self._conn
 
@@ -72,8 +78,8 @@ class SqliteWatch:
             version = int(conn.execute("PRAGMA data_version").fetchone()[0])
             if version == self._version:
                 return False
-            self._version = version
             newest = conn.execute(_NEWEST_SUBMITTED).fetchone()[0] or 0
+            self._version = version  # only once read: a failed read is retried next time
             woken = newest > self._newest
             self._newest = max(self._newest, newest)
             return bool(woken)
