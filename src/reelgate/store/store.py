@@ -547,6 +547,44 @@ class Store(Outbox):
         self._events_written()
         return True
 
+    # -- engine state (Job.state / Job.checkpoint) ----------------------------------------
+
+    async def engine_state(self, task_id: str) -> dict[str, Any]:
+        """What the task's engine saved with :meth:`save_engine_state` (``{}``: nothing)."""
+        async with self._reader() as conn:
+            row = (
+                await conn.execute(select(tasks.c.engine_state).where(tasks.c.task_id == task_id))
+            ).first()
+        return dict(row.engine_state or {}) if row is not None else {}
+
+    async def save_engine_state(self, task_id: str, worker_id: str, state: dict[str, Any]) -> bool:
+        """Replace the engine state of a task ``worker_id`` holds. False: the lease is lost."""
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks).where(*self._held(task_id, worker_id)).values(engine_state=state)
+            )
+        return bool(result.rowcount == 1)
+
+    async def defer_task(self, task_id: str, worker_id: str, delay_s: float) -> bool:
+        """Give a held task back as ``submitted``, claimable after ``delay_s``; the attempt is
+        not counted (the engine's provider was busy, not the task at fault). No event is
+        written: the next claim writes ``processing`` again. False: the lease is lost."""
+        now = self.clock()
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(*self._held(task_id, worker_id))
+                .values(
+                    status=TaskStatus.SUBMITTED.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=tasks.c.attempts - 1,  # held: the claim counted one
+                    run_after=now + int(max(0.0, delay_s) * 1000),
+                    updated_at=now,
+                )
+            )
+        return bool(result.rowcount == 1)
+
     # -- helpers ----------------------------------------------------------------------------
 
     async def _account_row(self, conn: AsyncConnection, account_id: int) -> Row[Any] | None:

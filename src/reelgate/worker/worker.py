@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,15 @@ from typing import Any
 from reelgate.domain.models import Catalog, ModelSpec
 from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import TaskRecord, timed_out_message, video_id
-from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
+from reelgate.engines.base import (
+    Engine,
+    EngineError,
+    Job,
+    Output,
+    RetryLater,
+    SlotPool,
+    TaskCancelledError,
+)
 from reelgate.engines.pacing import Pacer
 from reelgate.logs import task_id_var
 from reelgate.metrics import STORAGE_ERRORS, TASK_RUN
@@ -58,6 +67,7 @@ class _Running:
     deadline_ms: int | None = None  # the processing timeout, on the store's clock
     timeout_s: float = 0.0
     stop_reason: str | None = None  # cancelled by the client, or timed out: the task's message
+    pool: int = 0  # index of the slot pool the task runs in
 
 
 class Worker:
@@ -89,6 +99,24 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._warmups: list[asyncio.Task[Any]] = []
         self._models = [spec.id for spec in catalog.specs]
+        self.pools = self._slot_pools()
+        self._pool_load = [0] * len(self.pools)
+
+    def _slot_pools(self) -> list[SlotPool]:
+        """The compute pool (``slots``) for every model no engine pools on its own, then the
+        pools engines declare (``slot_pools()``: an upstream account's concurrency)."""
+        served = set(self._models)
+        declared: list[SlotPool] = []
+        for engine in self.engines.values():
+            slot_pools = getattr(engine, "slot_pools", None)
+            if callable(slot_pools):
+                for pool in slot_pools():
+                    models = tuple(m for m in pool.models if m in served)
+                    if models:
+                        declared.append(SlotPool(models, max(1, pool.slots)))
+        pooled = {m for pool in declared for m in pool.models}
+        compute = tuple(m for m in self._models if m not in pooled)
+        return [SlotPool(compute, self.slots), *declared]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -137,29 +165,35 @@ class Worker:
                 await self.store.fail_abandoned()
                 await self.store.fail_exhausted(self.settings.max_attempts)
                 claimed = False
-                while len(self._running) < self.slots and not self._stopping.is_set():
-                    record = await self.store.claim_task(
-                        self.worker_id,
-                        self.settings.lease_s,
-                        self._models,
-                        max_attempts=self.settings.max_attempts,
-                    )
-                    if record is None:
-                        break
-                    claimed = True
-                    run = self._running_for(record)
-                    self._running[record.task_id] = run
-                    run.task = asyncio.create_task(
-                        self._execute(run), name=f"task-{record.task_id}"
-                    )
+                for index, pool in enumerate(self.pools):
+                    claimed = await self._claim_into(index, pool) or claimed
                 idle = self.poll_interval_s if claimed else min(idle * 1.5, 1.0)
             except Exception:  # the store may be briefly unreachable; keep the worker alive
                 log.exception("claim loop error")
                 idle = 2.0
             await self._idle(idle)
 
-    def _running_for(self, record: TaskRecord) -> _Running:
-        run = _Running(record)
+    async def _claim_into(self, index: int, pool: SlotPool) -> bool:
+        """Fill the free slots of one pool; True when something was claimed."""
+        claimed = False
+        while pool.models and self._pool_load[index] < pool.slots and not self._stopping.is_set():
+            record = await self.store.claim_task(
+                self.worker_id,
+                self.settings.lease_s,
+                pool.models,
+                max_attempts=self.settings.max_attempts,
+            )
+            if record is None:
+                break
+            claimed = True
+            run = self._running_for(record, index)
+            self._running[record.task_id] = run
+            self._pool_load[index] += 1
+            run.task = asyncio.create_task(self._execute(run), name=f"task-{record.task_id}")
+        return claimed
+
+    def _running_for(self, record: TaskRecord, pool: int = 0) -> _Running:
+        run = _Running(record, pool=pool)
         spec = self.catalog.get(record.model_name)
         if spec is not None:
             run.timeout_s = spec.timing.timeout(self.settings.task_timeout_s)
@@ -185,7 +219,10 @@ class Worker:
 
     async def _idle(self, seconds: float) -> None:
         """Sleep until a new task is signalled, the worker stops, or ``seconds`` pass."""
-        if len(self._running) >= self.slots:
+        if all(
+            load >= pool.slots or not pool.models
+            for load, pool in zip(self._pool_load, self.pools, strict=True)
+        ):
             # Busy: a finishing task frees a slot, so poll at the short interval.
             seconds = self.poll_interval_s
         waits = [
@@ -219,7 +256,8 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             shutil.rmtree(workdir, ignore_errors=True)
-            self._running.pop(record.task_id, None)
+            if self._running.pop(record.task_id, None) is not None:
+                self._pool_load[run.pool] -= 1
             TASK_RUN.labels(record.model_name).observe(time.perf_counter() - started)
 
     async def _generate_and_store(self, run: _Running, workdir: Path) -> None:
@@ -229,6 +267,13 @@ class Worker:
             await self._fail(run, f"model {record.model_name} is no longer served")
             return
         await asyncio.to_thread(_fresh_dir, workdir, record.attempts)
+
+        async def checkpoint(state: Mapping[str, Any]) -> None:
+            if not await self.store.save_engine_state(record.task_id, self.worker_id, dict(state)):
+                run.lease_lost = True
+                run.cancel.set()
+                raise TaskCancelledError("the worker lost the task")
+
         job = Job(
             task_id=record.task_id,
             model=spec,
@@ -236,12 +281,19 @@ class Worker:
             workdir=workdir,
             attempt=record.attempts,
             params=record.params,
+            state=await self.store.engine_state(record.task_id),
+            checkpoint=checkpoint,
         )
 
         try:
             output = await self._generate(run, spec, job)
         except TaskCancelledError:
             await self._after_cancel(run)
+            return
+        except RetryLater as later:
+            if not run.lease_lost and run.stop_reason is None:
+                log.info("task %s: %s; retrying in %.1fs", record.task_id, later, later.delay_s)
+                await self.store.defer_task(record.task_id, self.worker_id, later.delay_s)
             return
         except Exception as exc:
             full = storage_full(exc)
@@ -263,7 +315,9 @@ class Worker:
         except Exception:
             STORAGE_ERRORS.labels("put").inc()
             raise
-        ok = await self.store.finish_task(record.task_id, self.worker_id, result)
+        ok = await self.store.finish_task(
+            record.task_id, self.worker_id, result, units=output.units
+        )
         if not ok:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
 

@@ -1,0 +1,26 @@
+"""Engine state: what an engine saved for a task between attempts (the upstream engine's
+submission record), so a reclaimed task resumes instead of starting over.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("engine_state", sa.JSON, nullable=True))
+
+
+def downgrade() -> None:
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of tasks would trip task_events' foreign key.
+    op.drop_column("tasks", "engine_state")
