@@ -1,0 +1,118 @@
+"""Gateway mode end to end (issue 10): reelgate B forwards to reelgate A, both real servers.
+
+A runs the sandbox and plays the provider; B serves two ``upstream`` entries pointing at A:
+one with an AK/SK pair created on A (a JWT per request, secret from an env var), one with an
+API key under A's ``/kling`` prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reelgate.callbacks.receiver import Receiver
+
+from .helpers import assert_ok
+from .server import run_cli, running_server
+
+pytestmark = pytest.mark.slow
+
+CREATE = "/v1/videos/text2video"
+
+
+def gateway_catalogue(path: Path, provider: str, keys: dict[str, str]) -> Path:
+    path.write_text(
+        f"""
+[[models]]
+id = "gw-jwt"
+engine = "upstream"
+base_url = "{provider}"
+model_name = "kling-v1"
+access_key = "{keys["access_key"]}"
+secret_key_env = "PROVIDER_SK"
+concurrency = 4
+poll_min_s = 0.2
+
+[[models]]
+id = "gw-key"
+engine = "upstream"
+base_url = "{provider}/kling"
+model_name = "kling-v1"
+api_key_env = "PROVIDER_API_KEY"
+poll_min_s = 0.2
+"""
+    )
+    return path
+
+
+async def test_tasks_on_both_prefixes_finish_through_the_provider(tmp_path: Path) -> None:
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    run_cli("db", "upgrade", "--data-dir", str(a_dir))
+    keys = json.loads(run_cli("keys", "create", "--name", "gw", "--data-dir", str(a_dir), "--json"))
+    env = {"PROVIDER_SK": keys["secret_key"], "PROVIDER_API_KEY": keys["api_key"]}
+    async with Receiver() as rx:
+        with running_server(a_dir) as a:
+            catalogue = gateway_catalogue(tmp_path / "models.toml", a.base_url, keys)
+            with running_server(b_dir, "--models", str(catalogue), env=env) as b:
+                headers = {"Authorization": f"Bearer {b.credentials()['api_key']}"}
+                async with httpx.AsyncClient(base_url=b.base_url, headers=headers) as client:
+                    ids = {}
+                    for prefix, model in (("", "gw-jwt"), ("/kling", "gw-key")):
+                        r = await client.post(
+                            f"{prefix}{CREATE}",
+                            json={
+                                "model_name": model,
+                                "prompt": f"a lighthouse via {model}",
+                                "callback_url": rx.url(f"/{model}"),
+                                "external_task_id": f"mine-{model}",
+                                "watermark_info": {"enabled": True},
+                            },
+                        )
+                        ids[model] = assert_ok(r)["task_id"]
+                    for model in ids:
+                        await asyncio.wait_for(rx.wait_for_count(3, f"/{model}"), 120)
+                    finals = {}
+                    for prefix, model in (("", "gw-jwt"), ("/kling", "gw-key")):
+                        finals[model] = assert_ok(
+                            await client.get(f"{prefix}{CREATE}/{ids[model]}")
+                        )
+                    a_headers = {"Authorization": f"Bearer {keys['api_key']}"}
+                    async with httpx.AsyncClient(base_url=a.base_url, headers=a_headers) as on_a:
+                        upstream = {
+                            t["task_info"].get("external_task_id"): t
+                            for t in assert_ok(await on_a.get(CREATE))
+                        }
+                        for model, final in finals.items():
+                            assert final["task_status"] == "succeed", (final, b.log())
+                            theirs = upstream[f"reelgate-{ids[model]}"]
+                            assert theirs["task_status"] == "succeed"
+                            (ours_video,) = final["task_result"]["videos"]
+                            (their_video,) = theirs["task_result"]["videos"]
+                            # links are B's, the bytes are A's
+                            assert ours_video["url"].startswith(b.base_url)
+                            assert "/files/" in ours_video["url"]
+                            assert a.base_url not in json.dumps(final)
+                            mine = (await client.get(ours_video["url"])).content
+                            assert mine == (await on_a.get(their_video["url"])).content
+                            assert len(mine) > 1000
+                            marked = (await client.get(ours_video["watermark_url"])).content
+                            assert marked == (await on_a.get(their_video["watermark_url"])).content
+                            assert final["final_unit_deduction"] == theirs["final_unit_deduction"]
+                            assert final["task_info"] == {"external_task_id": f"mine-{model}"}
+                        assert len(upstream) == 2  # each submitted once
+    for model, task_id in ids.items():
+        statuses = [r.payload["task_status"] for r in rx.to(f"/{model}")]
+        assert statuses == ["submitted", "processing", "succeed"]
+        assert all(r.payload["task_id"] == task_id for r in rx.to(f"/{model}"))
+    # A never saw the client's callback URL nor its external id
+    with sqlite3.connect(a_dir / "reelgate.db") as db:
+        rows = db.execute("SELECT callback_url, external_task_id, params FROM tasks").fetchall()
+    assert len(rows) == 2
+    for callback_url, external, params in rows:
+        assert callback_url is None and external.startswith("reelgate-")
+        assert "mine-" not in params and rx.url("") not in params
