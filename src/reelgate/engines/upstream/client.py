@@ -152,9 +152,7 @@ def _answer(up: Upstream, response: httpx.Response) -> Any:
     if status >= 500 or code >= 5000:
         raise Unreachable(said)
     if 1000 <= code < 1100 or status in (401, 403):
-        raise Rejected(
-            f"upstream {up.label} refused reelgate's credentials: code {code}: {message}"
-        )
+        raise Rejected(f"upstream {up.label} refused our credentials: code {code}: {message}")
     raise Rejected(f"upstream {up.label} rejected the task: code {code}: {message}")
 
 
