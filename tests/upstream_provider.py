@@ -87,8 +87,7 @@ class FakeProvider:
         if external:
             self.by_external[external] = task.task_id
         if self.hold_submit.is_set():
-            while not self.release.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self.release.wait)
             return Response(status_code=502)  # the caller is gone by now
         return _ok({"task_id": task.task_id, "task_status": "submitted"})
 
