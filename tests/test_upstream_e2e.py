@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,9 @@ import pytest
 from reelgate.callbacks.receiver import Receiver
 
 from .helpers import assert_ok
+from .live import serving
 from .server import run_cli, running_server
+from .upstream_provider import VIDEO, FakeProvider
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +119,59 @@ async def test_tasks_on_both_prefixes_finish_through_the_provider(tmp_path: Path
     for callback_url, external, params in rows:
         assert callback_url is None and external.startswith("reelgate-")
         assert "mine-" not in params and rx.url("") not in params
+
+
+def test_a_worker_killed_between_submit_and_record_never_submits_twice(
+    tmp_path: Path,
+) -> None:
+    """The provider records the submission but holds its answer; B is SIGKILLed right then.
+    Restarted, B's worker finds "submitting", asks the provider for the idempotency id, and
+    tracks the task it finds: one submission upstream, one finished task."""
+    provider = FakeProvider(finish_s=0.5)
+    provider.hold_submit.set()
+    b_dir = tmp_path / "b"
+    env = {"REELGATE_LEASE_SECONDS": "2"}
+    with serving(provider.app) as provider_url:
+        provider.base_url = provider_url
+        catalogue = tmp_path / "models.toml"
+        catalogue.write_text(
+            f"""
+[[models]]
+id = "gw"
+engine = "upstream"
+base_url = "{provider_url}"
+model_name = "kling-v1"
+api_key = "{provider.api_key}"
+poll_min_s = 0.2
+"""
+        )
+        with running_server(b_dir, "--models", str(catalogue), env=env) as b:
+            headers = {"Authorization": f"Bearer {b.credentials()['api_key']}"}
+            r = httpx.post(
+                f"{b.base_url}{CREATE}",
+                json={"model_name": "gw", "prompt": "kill me softly"},
+                headers=headers,
+            )
+            task_id = assert_ok(r)["task_id"]
+            for _ in range(600):
+                if provider.submissions:
+                    break
+                time.sleep(0.05)
+            assert provider.submissions == 1, b.log()
+            b.proc.kill()  # SIGKILL: "submitted upstream", not yet "recorded"
+            b.proc.wait()
+        provider.release.set()
+        with (
+            running_server(b_dir, "--models", str(catalogue), env=env) as b,
+            httpx.Client(base_url=b.base_url, headers=headers) as client,
+        ):
+            for _ in range(600):
+                task = assert_ok(client.get(f"{CREATE}/{task_id}"))
+                if task["task_status"] in ("succeed", "failed"):
+                    break
+                time.sleep(0.1)
+            assert task["task_status"] == "succeed", (task, b.log())
+            (video,) = task["task_result"]["videos"]
+            assert (client.get(video["url"])).content == VIDEO
+    assert provider.requests["create"] == 1 and provider.submissions == 1
+    assert provider.requests["query"] >= 2  # the reconcile by external id, then tracking

@@ -46,6 +46,9 @@ class Run:
         self.saved: list[dict[str, Any]] = []
         self.progress: list[float] = []
 
+    def report(self, percent: float) -> None:
+        self.progress.append(percent)
+
     async def checkpoint(self, state: Mapping[str, Any]) -> None:
         self.saved.append(dict(state))
 
@@ -69,7 +72,7 @@ class Run:
         )
 
     async def generate(self, state: Mapping[str, Any] | None = None) -> Any:
-        return await self.engine.generate(self.job(state), self.progress.append, lambda: False)
+        return await self.engine.generate(self.job(state), self.report, lambda: False)
 
 
 async def test_forwards_the_validated_request_and_mirrors_the_result(tmp_path: Path) -> None:
@@ -263,7 +266,7 @@ async def test_cancel_stops_tracking(tmp_path: Path) -> None:
     run = Run(engine, tmp_path / "w")
     stop = asyncio.Event()
     try:
-        work = asyncio.ensure_future(engine.generate(run.job(), run.progress.append, stop.is_set))
+        work = asyncio.ensure_future(engine.generate(run.job(), run.report, stop.is_set))
         for _ in range(500):
             if engine.tracker.tracked:
                 break
