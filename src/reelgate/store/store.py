@@ -7,12 +7,12 @@ write a result. Each status change writes an outbox event in the same transactio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -42,6 +42,7 @@ from .tables import access_keys, accounts, api_keys, tasks
 from .wakeup import TaskWakeup
 
 UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
+RENEW_CHUNK = 500  # tasks per statement of renew_leases (SQLite bounds its parameters)
 
 
 @dataclass(frozen=True)
@@ -546,6 +547,37 @@ class Store(Outbox):
             await add_event(conn, _row_to_task(row))
         self._events_written()
         return True
+
+    async def renew_leases(
+        self, worker_id: str, lease_s: float, progress: Mapping[str, int]
+    ) -> dict[str, Heartbeat | None]:
+        """:meth:`heartbeat` for every task ``worker_id`` holds, in one write per
+        ``RENEW_CHUNK`` tasks: ``progress`` maps each task to its progress; the answer maps
+        each to its :class:`Heartbeat`, or None where the lease is lost."""
+        answers: dict[str, Heartbeat | None] = dict.fromkeys(progress)
+        expires = self.clock() + int(lease_s * 1000)
+        ids = list(progress)
+        for start in range(0, len(ids), RENEW_CHUNK):
+            chunk = ids[start : start + RENEW_CHUNK]
+            percent = case(
+                {task_id: max(0, min(100, int(progress[task_id]))) for task_id in chunk},
+                value=tasks.c.task_id,
+                else_=tasks.c.progress,
+            )
+            async with self._writer() as conn:
+                rows = await conn.execute(
+                    update(tasks)
+                    .where(
+                        tasks.c.task_id.in_(chunk),
+                        tasks.c.status == TaskStatus.PROCESSING.value,
+                        tasks.c.lease_owner == worker_id,
+                    )
+                    .values(lease_expires_at=expires, progress=percent)
+                    .returning(tasks.c.task_id, tasks.c.cancel_reason)
+                )
+                for row in rows:
+                    answers[row.task_id] = Heartbeat(row.cancel_reason)
+        return answers
 
     # -- engine state (Job.state / Job.checkpoint) ----------------------------------------
 

@@ -68,6 +68,7 @@ class _Running:
     timeout_s: float = 0.0
     stop_reason: str | None = None  # cancelled by the client, or timed out: the task's message
     pool: int = 0  # index of the slot pool the task runs in
+    beating: bool = True  # its lease is renewed by the worker's heartbeat
 
 
 class Worker:
@@ -98,6 +99,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._warmups: list[asyncio.Task[Any]] = []
+        self._beats: asyncio.Task[None] | None = None
+        self._stops: set[asyncio.Task[None]] = set()
         self._models = [spec.id for spec in catalog.specs]
         self.pools = self._slot_pools()
         self._pool_load = [0] * len(self.pools)
@@ -122,6 +125,8 @@ class Worker:
 
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._claim_loop(), name="reelgate-worker")
+        self._beats = asyncio.create_task(self._heartbeats(), name="reelgate-heartbeat")
+        self._beats.add_done_callback(self._heartbeats_ended)
         for name, engine in self.engines.items():
             warm_up = getattr(engine, "warm_up", None)
             if callable(warm_up):  # load weights now rather than on the first task
@@ -145,6 +150,10 @@ class Worker:
                 run.cancel.set()  # engines see cancelled() and stop between steps
             if still:
                 await asyncio.wait(still, timeout=10)
+        if self._beats is not None:
+            self._beats.cancel()
+            await asyncio.gather(self._beats, return_exceptions=True)
+        await asyncio.gather(*self._stops, return_exceptions=True)
 
     async def run_until_stopped(self) -> None:
         await self.start()
@@ -240,7 +249,6 @@ class Worker:
         record = run.record
         task_id_var.set(record.task_id)  # this asyncio task's log lines carry it
         started = time.perf_counter()
-        heartbeat = asyncio.create_task(self._heartbeat(run))
         workdir = self._workdir(record)
         try:
             await self._generate_and_store(run, workdir)
@@ -252,9 +260,7 @@ class Worker:
                 log.exception("task %s: unexpected worker error", record.task_id)
                 await self._fail(run, "internal error while finishing the task")
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            run.beating = False
             shutil.rmtree(workdir, ignore_errors=True)
             if self._running.pop(record.task_id, None) is not None:
                 self._pool_load[run.pool] -= 1
@@ -403,28 +409,56 @@ class Worker:
         if not run.lease_lost:
             await self.store.fail_task(run.record.task_id, self.worker_id, message)
 
-    async def _heartbeat(self, run: _Running) -> None:
+    async def _heartbeats(self) -> None:
+        """Renew the leases of every task this worker runs in one store call per interval
+        (thousands of upstream tasks in flight would not survive a write per task per second);
+        stop a task whose client asked to cancel, whose lease was lost, or that timed out."""
         interval = min(1.0, self.settings.lease_s / 3)
         while True:
-            if run.deadline_ms is not None and self.store.clock() >= run.deadline_ms:
-                await self._stop(run, timed_out_message(run.timeout_s))
-                return
             await asyncio.sleep(interval)
-            try:
-                beat = await self.store.heartbeat(
-                    run.record.task_id, self.worker_id, self.settings.lease_s, int(run.progress)
-                )
-            except Exception:
-                log.exception("heartbeat failed for task %s", run.record.task_id)
+            now = self.store.clock()
+            beating: dict[str, _Running] = {}
+            for task_id, run in list(self._running.items()):
+                if not run.beating:
+                    continue
+                if run.deadline_ms is not None and now >= run.deadline_ms:
+                    self._stop_soon(run, timed_out_message(run.timeout_s))
+                else:
+                    beating[task_id] = run
+            if not beating:
                 continue
-            if beat is None:
-                log.warning("task %s: lease lost; cancelling", run.record.task_id)
-                run.lease_lost = True
-                run.cancel.set()
-                return
-            if beat.cancel_reason is not None:
-                await self._stop(run, beat.cancel_reason)
-                return
+            progress = {task_id: int(run.progress) for task_id, run in beating.items()}
+            try:
+                beats = await self.store.renew_leases(
+                    self.worker_id, self.settings.lease_s, progress
+                )
+            except Exception:  # the store may be briefly unreachable; leases outlast a beat
+                log.exception("heartbeat failed for %d task(s)", len(beating))
+                continue
+            for task_id, beat in beats.items():
+                run = beating[task_id]
+                if not run.beating:
+                    continue  # ended while the heartbeat was in flight
+                if beat is None:
+                    log.warning("task %s: lease lost; cancelling", task_id)
+                    run.beating = False
+                    run.lease_lost = True
+                    run.cancel.set()
+                elif beat.cancel_reason is not None:
+                    self._stop_soon(run, beat.cancel_reason)
+
+    def _heartbeats_ended(self, beats: asyncio.Task[None]) -> None:
+        """The heartbeat is watched: if it dies, the worker stops instead of losing leases."""
+        if beats.cancelled() or beats.exception() is None:
+            return
+        log.critical("the heartbeat died (%r); stopping the worker", beats.exception())
+        self.request_stop()
+
+    def _stop_soon(self, run: _Running, reason: str) -> None:
+        run.beating = False
+        stop = asyncio.create_task(self._stop(run, reason))
+        self._stops.add(stop)
+        stop.add_done_callback(self._stops.discard)
 
     async def _stop(self, run: _Running, reason: str) -> None:
         """End the task ``failed`` with ``reason`` now, and tell the engine to stop."""
