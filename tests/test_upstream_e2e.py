@@ -175,3 +175,46 @@ poll_min_s = 0.2
             assert (client.get(video["url"])).content == VIDEO
     assert provider.requests["create"] == 1 and provider.submissions == 1
     assert provider.requests["query"] >= 2  # the reconcile by external id, then tracking
+
+
+def test_the_providers_callback_makes_b_poll_at_once(tmp_path: Path) -> None:
+    """B polls once right after submitting, then not for 8 minutes (``poll_min_s`` 300): only
+    A's callbacks to B's own hook URL (never the client's) can make the task finish."""
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    run_cli("db", "upgrade", "--data-dir", str(a_dir))
+    keys = json.loads(run_cli("keys", "create", "--name", "gw", "--data-dir", str(a_dir), "--json"))
+    with running_server(a_dir) as a:
+        catalogue = tmp_path / "models.toml"
+        catalogue.write_text(
+            f"""
+[[models]]
+id = "gw"
+engine = "upstream"
+base_url = "{a.base_url}"
+model_name = "kling-v1"
+api_key = "{keys["api_key"]}"
+callback = true
+poll_min_s = 300
+poll_max_s = 600
+"""
+        )
+        with (
+            running_server(b_dir, "--models", str(catalogue)) as b,
+            httpx.Client(
+                base_url=b.base_url,
+                headers={"Authorization": f"Bearer {b.credentials()['api_key']}"},
+            ) as client,
+        ):
+            created = client.post(CREATE, json={"model_name": "gw", "prompt": "a lighthouse"})
+            task_id = assert_ok(created)["task_id"]
+            for _ in range(900):
+                task = assert_ok(client.get(f"{CREATE}/{task_id}"))
+                if task["task_status"] in ("succeed", "failed"):
+                    break
+                time.sleep(0.1)
+            assert task["task_status"] == "succeed", (task, b.log())
+            bad = client.post(f"/v1/_upstream/callback/{task_id}?token=forged", json={})
+            assert bad.status_code == 401 and bad.json()["code"] == 1002
+    with sqlite3.connect(a_dir / "reelgate.db") as db:
+        (hook,) = db.execute("SELECT callback_url FROM tasks").fetchone()
+    assert hook.startswith(f"{b.base_url}/v1/_upstream/callback/{task_id}?token=")

@@ -34,6 +34,9 @@ class Job:
     # saves ``state`` (JSON) durably for later attempts before returning; raises
     # TaskCancelledError when the worker no longer holds the task
     checkpoint: Callable[[Mapping[str, Any]], Awaitable[None]] = _nowhere
+    # reelgate's own URL for a provider's callback about this task (an upstream engine may
+    # hand it upstream; it never sees the client's callback_url)
+    hook_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,11 @@ class NewTask:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """A renewed lease; ``cancel_reason``: the task was asked to stop (end it with that)."""
+    """A renewed lease; ``cancel_reason``: the task was asked to stop (end it with that);
+    ``pokes``: upstream callbacks received so far (a change: poll the upstream now)."""
 
     cancel_reason: str | None = None
+    pokes: int = 0
 
 
 class Store(Outbox):
@@ -573,11 +575,22 @@ class Store(Outbox):
                         tasks.c.lease_owner == worker_id,
                     )
                     .values(lease_expires_at=expires, progress=percent)
-                    .returning(tasks.c.task_id, tasks.c.cancel_reason)
+                    .returning(tasks.c.task_id, tasks.c.cancel_reason, tasks.c.pokes)
                 )
                 for row in rows:
-                    answers[row.task_id] = Heartbeat(row.cancel_reason)
+                    answers[row.task_id] = Heartbeat(row.cancel_reason, int(row.pokes or 0))
         return answers
+
+    async def poke_task(self, task_id: str) -> bool:
+        """Count an upstream callback for a running task (its worker sees the count change
+        with its next heartbeat and polls the upstream). False: no such running task."""
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.task_id == task_id, tasks.c.status.in_(UNFINISHED))
+                .values(pokes=tasks.c.pokes + 1)
+            )
+        return bool(result.rowcount == 1)
 
     # -- engine state (Job.state / Job.checkpoint) ----------------------------------------
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reelgate.domain.hooks import upstream_hook_url
 from reelgate.domain.models import Catalog, ModelSpec
 from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import TaskRecord, timed_out_message, video_id
@@ -69,6 +70,7 @@ class _Running:
     stop_reason: str | None = None  # cancelled by the client, or timed out: the task's message
     pool: int = 0  # index of the slot pool the task runs in
     beating: bool = True  # its lease is renewed by the worker's heartbeat
+    pokes: int = 0  # upstream callbacks seen for it
 
 
 class Worker:
@@ -289,6 +291,9 @@ class Worker:
             params=record.params,
             state=await self.store.engine_state(record.task_id),
             checkpoint=checkpoint,
+            hook_url=upstream_hook_url(
+                self.settings.base_url, self.settings.link_secret(), record.task_id
+            ),
         )
 
         try:
@@ -446,6 +451,17 @@ class Worker:
                     run.cancel.set()
                 elif beat.cancel_reason is not None:
                     self._stop_soon(run, beat.cancel_reason)
+                elif beat.pokes != run.pokes:
+                    run.pokes = beat.pokes
+                    self._poke(run)
+
+    def _poke(self, run: _Running) -> None:
+        """The upstream called back about this task: its engine polls it now."""
+        spec = self.catalog.get(run.record.model_name)
+        engine = self.engines.get(spec.engine) if spec is not None else None
+        poke = getattr(engine, "poke", None)
+        if callable(poke):
+            poke(run.record.task_id)
 
     def _heartbeats_ended(self, beats: asyncio.Task[None]) -> None:
         """The heartbeat is watched: if it dies, the worker stops instead of losing leases."""

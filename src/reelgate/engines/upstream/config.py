@@ -45,6 +45,7 @@ _KEYS = {
     *_SECRETS,
     *(f"{key}_env" for key in _SECRETS),
     *_NUMBERS,
+    "callback",
 }
 
 
@@ -63,6 +64,7 @@ class Upstream:
     poll_min_s: float
     poll_max_s: float
     unreachable_s: float  # an upstream unreachable this long fails the task
+    callback: bool = False  # hand the upstream reelgate's callback URL (Job.hook_url)
 
     @property
     def label(self) -> str:
@@ -132,6 +134,7 @@ def _parse(
         poll_min_s=numbers["poll_min_s"],
         poll_max_s=numbers["poll_max_s"],
         unreachable_s=numbers["unreachable_s"],
+        callback=_flag(entry, "callback", where),
     )
     spec = replace(
         base,
@@ -148,6 +151,13 @@ def _string(entry: Mapping[str, Any], key: str, where: str, default: str) -> str
     value = entry.get(key, default)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{where}: {key!r} must be a non-empty string")
+    return value
+
+
+def _flag(entry: Mapping[str, Any], key: str, where: str) -> bool:
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: {key!r} must be true or false, got {value!r}")
     return value
 
 

@@ -78,6 +78,7 @@ class UpstreamEngine:
         self._sleep = sleep
         self._client: UpstreamClient | None = None
         self._tracker: Tracker | None = None
+        self._tracking: dict[str, str] = {}  # our task id -> its upstream task id
 
     def models(self) -> list[ModelSpec]:
         return list(self._specs)
@@ -104,6 +105,13 @@ class UpstreamEngine:
             self._client = UpstreamClient(http)
         return self._client
 
+    def poke(self, task_id: str) -> None:
+        """The upstream called back about ``task_id``: poll it now (its body is only a hint;
+        what counts is what the upstream answers to our own query)."""
+        upstream_id = self._tracking.get(task_id)
+        if upstream_id is not None:
+            self.tracker.poke(upstream_id)
+
     async def _query(self, up: Upstream, upstream_id: str) -> dict[str, Any] | None:
         return await self.client.query(up, upstream_id)
 
@@ -115,7 +123,11 @@ class UpstreamEngine:
         if not isinstance(upstream_id, str):
             upstream_id = await self._submit(up, job, cancelled)
         progress(_PROGRESS["submitted"])
-        data = await self._track(up, upstream_id, progress, cancelled)
+        self._tracking[job.task_id] = upstream_id
+        try:
+            data = await self._track(up, upstream_id, progress, cancelled)
+        finally:
+            self._tracking.pop(job.task_id, None)
         if data.get("task_status") == "failed":
             why = str(data.get("task_status_msg") or "the task failed")
             raise EngineError(f"upstream {up.label}: {why}")
@@ -138,6 +150,8 @@ class UpstreamEngine:
             "model_name": up.model_name,
             "external_task_id": external,
         }
+        if up.callback and job.hook_url:
+            body["callback_url"] = job.hook_url
 
         async def submit_once() -> str:
             nonlocal maybe_sent
