@@ -107,6 +107,7 @@ async def test_a_provider_answering_1303_twice_keeps_the_task_submitted(tmp_path
     async with rig(tmp_path, provider) as r:
         task_id = await r.create()
         seen = await r.until_finished(task_id)
+        events = [e.status for e in await r.store.events_for(task_id)]
     statuses = [t.status for t in seen]
     assert statuses[-1] is TaskStatus.SUCCEED, seen[-1].status_msg
     # back to submitted after each refusal, then processing again
@@ -114,6 +115,7 @@ async def test_a_provider_answering_1303_twice_keeps_the_task_submitted(tmp_path
     assert seen[-1].attempts == 1  # refusals are not the task's fault: no attempt spent
     assert provider.requests["create"] == 3 and provider.submissions == 1
     assert seen[-1].units == "2.5"  # the upstream's final_unit_deduction
+    assert events == ["submitted", "processing", "succeed"]  # callbacks: one per real change
 
 
 async def test_an_upstream_auth_error_fails_the_task_naming_it(tmp_path: Path) -> None:

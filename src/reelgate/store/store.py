@@ -341,7 +341,7 @@ class Store(Outbox):
             )
             if max_attempts is not None:
                 claimable = and_(claimable, tasks.c.attempts < max_attempts)
-            query = select(tasks.c.task_id, tasks.c.status).where(claimable)
+            query = select(tasks.c.task_id, tasks.c.status, tasks.c.started_at).where(claimable)
             if models is not None:
                 query = query.where(tasks.c.model_name.in_(list(models)))
             query = query.order_by(tasks.c.created_at).limit(1)
@@ -368,7 +368,8 @@ class Store(Outbox):
             if row is None:
                 return None
             record = _row_to_task(row)
-            wrote_event = found.status == TaskStatus.SUBMITTED.value
+            # a deferred task (defer_task) was processing before: the client saw that already
+            wrote_event = found.status == TaskStatus.SUBMITTED.value and found.started_at is None
             if wrote_event:
                 await add_event(conn, record)
         if wrote_event:
@@ -613,7 +614,8 @@ class Store(Outbox):
     async def defer_task(self, task_id: str, worker_id: str, delay_s: float) -> bool:
         """Give a held task back as ``submitted``, claimable after ``delay_s``; the attempt is
         not counted (the engine's provider was busy, not the task at fault). No event is
-        written: the next claim writes ``processing`` again. False: the lease is lost."""
+        written, nor by the next claim: the client saw ``processing`` once. False: the lease
+        is lost."""
         now = self.clock()
         async with self._writer() as conn:
             result = await conn.execute(
