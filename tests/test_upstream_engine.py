@@ -350,3 +350,32 @@ def test_one_slot_pool_per_upstream_account() -> None:
 
     engine = UpstreamEngine([entry("a", "k1", 5), entry("b", "k1", 3), entry("c", "k2", 7)])
     assert engine.slot_pools() == [SlotPool(("a", "b"), 3), SlotPool(("c",), 7)]
+
+
+async def test_a_throttled_reconcile_keeps_looking_before_submitting(tmp_path: Path) -> None:
+    provider = FakeProvider()
+    provider.query_script = [Answer(429, 1302, "rate limit")]
+    engine = engine_for(provider)
+    run = Run(engine, tmp_path / "w")
+    external = idempotency_id(TASK)
+    try:
+        with pytest.raises(RetryLater):
+            await run.generate({"phase": "submitting", "external_id": external})
+    finally:
+        await engine.aclose()
+    assert run.saved[-1] == {"phase": "submitting", "external_id": external, "throttles": 1}
+    assert provider.requests["create"] == 0
+
+
+async def test_a_duplicate_idempotency_id_is_the_task_already_made(tmp_path: Path) -> None:
+    provider = FakeProvider()
+    external = idempotency_id(TASK)
+    provider.tasks["66"] = UpstreamTask("66", {"external_task_id": external}, 0.0)
+    provider.by_external[external] = "66"
+    engine = engine_for(provider)
+    run = Run(engine, tmp_path / "w")
+    try:
+        await run.generate({})
+    finally:
+        await engine.aclose()
+    assert provider.submissions == 1 and run.saved[-1]["upstream_task_id"] == "66"

@@ -153,21 +153,38 @@ class UpstreamEngine:
         if up.callback and job.hook_url:
             body["callback_url"] = job.hook_url
 
+        unsure = maybe_sent  # whether an upstream task may exist that we have not found
+
         async def submit_once() -> str:
-            nonlocal maybe_sent
+            nonlocal maybe_sent, unsure
             if maybe_sent:  # an earlier try may have reached it: never submit twice
                 found = await self.client.query(up, external)
                 if found is not None:
                     return str(found["task_id"])
+                unsure = False
             await job.checkpoint({"phase": "submitting", "external_id": external})
-            maybe_sent = True
-            return await self.client.submit(up, body)
+            maybe_sent = unsure = True
+            try:
+                return await self.client.submit(up, body)
+            except Throttled:
+                unsure = False  # refused: nothing was created
+                raise
+            except Rejected:
+                # A duplicate idempotency id means an earlier try did create it after all.
+                found = await self.client.query(up, external)
+                if found is not None:
+                    return str(found["task_id"])
+                raise
 
         try:
             upstream_id = await self._retrying(up, cancelled, submit_once)
         except Throttled as busy:
-            # Refused, so not submitted: the next attempt submits afresh, later.
-            await job.checkpoint({"throttles": throttles + 1})
+            # Refused, so not submitted (unless a try before it may have been: then the next
+            # attempt looks for it first, as after a crash).
+            state: dict[str, Any] = {"throttles": throttles + 1}
+            if unsure:
+                state.update(phase="submitting", external_id=external)
+            await job.checkpoint(state)
             delay = busy.retry_after_s
             if delay is None:
                 delay = min(THROTTLE_MAX_S, 2.0 ** min(throttles + 1, 10))
