@@ -36,7 +36,7 @@ from reelgate.domain.tasks import TaskStatus
 from .tables import tasks
 
 CHANNEL = "reelgate_tasks"
-# Measured in bench/queue.py: create-to-claimed p50 for a worker in another process.
+# Measured in bench/taskqueue.py: create-to-claimed p50 for a worker in another process.
 SQLITE_POLL_S = 0.005
 log = logging.getLogger("reelgate.store")
 
