@@ -19,10 +19,12 @@ adapters not in use (rank r adds about 2r / width of a projection's FLOPs per ad
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from .entry import ModelEntry
+from .profiles import LoraSpec
 
 
 @dataclass
@@ -45,10 +47,12 @@ class Adapters:
             for module in denoiser.modules():
                 if not isinstance(module, LoraLayer):
                     continue
+                device = module.weight.device
+                if device.type == "meta":  # offloaded: a CPU scalar multiplies any device's
+                    device = torch.device("cpu")
                 for name, value in module.scaling.items():
-                    base = float(value)
-                    module.scaling[name] = torch.tensor(0.0, device=module.weight.device)
-                    self._layers.append((module, name, base))
+                    self._layers.append((module, name, float(value)))
+                    module.scaling[name] = torch.tensor(0.0, device=device)
 
     def select(self, mode: str) -> None:
         """Give ``mode``'s adapter its scale and every other adapter 0."""
@@ -66,25 +70,29 @@ def load_adapters(pipe: Any, entry: ModelEntry) -> Adapters | None:
     :meth:`Adapters.freeze_scales` then takes each layer's own scaling from it)."""
     names: dict[str, str] = {}
     scales: dict[str, float] = {}
-    for mode, profile in entry.profiles.items():
-        lora = profile.lora
-        if lora is None:
-            continue
-        name = f"reelgate_{mode}"
-        kwargs: dict[str, Any] = {"adapter_name": name}
-        if lora.weight_name:
-            kwargs["weight_name"] = lora.weight_name
-        pipe.load_lora_weights(lora.path, **kwargs)
-        if lora.path_2 is not None:
-            # Wan 2.2 A14B: the low-noise expert has its own file (Wan2.2-Lightning ships
-            # high_noise_model and low_noise_model), under the same adapter name.
-            kwargs_2: dict[str, Any] = {"adapter_name": name, "load_into_transformer_2": True}
-            if lora.weight_name_2:
-                kwargs_2["weight_name"] = lora.weight_name_2
-            pipe.load_lora_weights(lora.path_2, **kwargs_2)
-        names[mode] = name
-        scales[mode] = lora.scale
+    with warnings.catch_warnings():
+        # peft warns that a second adapter makes several adapters in the model: that is the point
+        warnings.filterwarnings("ignore", "Already found a `peft_config`", UserWarning)
+        for mode, profile in entry.profiles.items():
+            if profile.lora is not None:
+                names[mode] = f"reelgate_{mode}"
+                scales[mode] = profile.lora.scale
+                _load_one(pipe, names[mode], profile.lora)
     if not names:
         return None
     pipe.set_adapters(list(names.values()), [1.0] * len(names))
     return Adapters(names, scales)
+
+
+def _load_one(pipe: Any, name: str, lora: LoraSpec) -> None:
+    kwargs: dict[str, Any] = {"adapter_name": name}
+    if lora.weight_name:
+        kwargs["weight_name"] = lora.weight_name
+    pipe.load_lora_weights(lora.path, **kwargs)
+    if lora.path_2 is not None:
+        # Wan 2.2 A14B: the low-noise expert has its own file (Wan2.2-Lightning ships
+        # high_noise_model and low_noise_model), under the same adapter name.
+        kwargs_2: dict[str, Any] = {"adapter_name": name, "load_into_transformer_2": True}
+        if lora.weight_name_2:
+            kwargs_2["weight_name"] = lora.weight_name_2
+        pipe.load_lora_weights(lora.path_2, **kwargs_2)
