@@ -71,6 +71,7 @@ def test_stage_one_upsample_and_refine_render_the_requested_size(
     ltx: tuple[Path, Path], tmp_path: Path
 ):
     from reelgate.engines.diffusers.loader import load_model
+    from reelgate.engines.diffusers.runner import warm
 
     weights, upsampler = ltx
     raw = upsampled_entry(weights, upsampler, [128, 64], downscale=0.5, refine=REFINE)
@@ -95,6 +96,9 @@ def test_stage_one_upsample_and_refine_render_the_requested_size(
     # 2 stage-1 steps and int(2 x 0.5) = 1 refine step: progress climbs to 90 % once
     assert progress[:3] == [30.0, 60.0, 90.0]
     assert progress == sorted(progress)
+    shapes.clear()
+    warm(loaded, plan(entry, tmp_path, 128, 64))  # a compiled model warms both passes' shapes
+    assert {s[1] for s in shapes} == {64, 256}
 
 
 def test_without_refine_the_upsampler_decodes_and_frames_are_resized(
