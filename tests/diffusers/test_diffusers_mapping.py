@@ -152,6 +152,35 @@ def test_an_explicit_timestep_schedule_sets_the_step_count(tmp_path: Path):
     assert (plan.steps, plan.guidance_scale, plan.call_kwargs["timesteps"]) == (8, 1.0, schedule)
 
 
+def test_ltx_upsampler_entry_takes_the_model_card_stages_and_list_arguments():
+    """LTX-Video 0.9.8 distilled, as its model card runs it: stage 1 at 2/3 of the size with its
+    timestep list, the refine pass with its own; lists pass through as they are."""
+    first = [1000, 993, 987, 981, 975, 909, 725, 0.03]
+    second = [1000, 909, 725, 421, 0]
+    shared = {"decode_timestep": [0.05], "decode_noise_scale": [0.025], "guidance_rescale": 0.7}
+    refine = {"denoise_strength": 0.999, "call_kwargs": {"timesteps": second}}
+    parsed = parse_entry(
+        entry(
+            family="ltx-distilled",
+            call_kwargs={"timesteps": first} | shared,
+            upsampler={"weights": "/up", "adain_factor": 1.0, "refine": refine},
+        )
+    )
+    up = parsed.upsampler
+    assert parsed.pipeline == "LTXConditionPipeline"  # the one the upsampler reads
+    assert up is not None and up.weights == "/up" and up.adain_factor == 1.0
+    assert parsed.call_kwargs["timesteps"] == first
+    assert up.refine_call_kwargs == shared | {"timesteps": second}
+    assert up.refine_steps_run() == 4  # int(5 x 0.999): the pipeline's own rule
+    # 768x512 at 2/3, rounded down to the VAE's 32 grid as the model card does: 512x320
+    assert up.stage_size(768, 512) == (512, 320)
+    short = parse_entry(entry(family="ltx", upsampler="/up")).upsampler
+    assert short is not None and (short.refine_steps, short.denoise_strength) == (10, 0.4)
+    assert short.refine_steps_run() == 4
+    plain = parse_entry(entry(family="ltx", upsampler={"weights": "/up", "refine": False}))
+    assert plain.upsampler is not None and plain.upsampler.refine_steps == 0
+
+
 @pytest.mark.parametrize(
     ("family", "fps", "seconds", "frames"),
     [
@@ -318,6 +347,42 @@ def test_family_is_detected_from_model_index(tmp_path: Path):
         (
             {"family": "cogvideox-5b", "compile": "regional"},
             "model m: compile: regional needs repeated transformer blocks, which cogvideox-5b",
+        ),
+        # LTX-Video 0.9.7+'s latent upsampler
+        ({"upsampler": "/up"}, "model m: upsampler: only LTX-Video has a latent upsampler"),
+        ({"family": "ltx", "upsampler": {}}, "model m: upsampler.weights: Field required"),
+        ({"family": "ltx", "upsampler": 3}, "model m: upsampler: Input should be"),
+        (
+            {"family": "ltx", "upsampler": {"weights": "/up", "scale": 2}},
+            "model m: upsampler.scale: unknown key",
+        ),
+        (
+            {"family": "ltx", "upsampler": {"weights": "/up", "downscale": 0.1}},
+            "model m: upsampler.downscale: Input should be greater than or equal to 0.25",
+        ),
+        (
+            {"family": "ltx", "upsampler": {"weights": "/up", "refine": True}},
+            "model m: upsampler.refine: Input should be",
+        ),
+        (
+            {"family": "ltx", "upsampler": {"weights": "/up", "refine": {"denoise_strength": 0}}},
+            "model m: upsampler.refine.denoise_strength: Input should be greater than 0",
+        ),
+        (
+            {"family": "ltx", "upsampler": {"weights": "/up", "refine": {"steps": 2}}},
+            "model m: upsampler.refine.denoise_strength: 0.4 runs no step",
+        ),
+        (
+            {"family": "ltx", "upsampler": {"weights": "/up", "tone_map_compression_ratio": 2}},
+            "model m: upsampler.tone_map_compression_ratio: Input should be less than",
+        ),
+        (
+            {"family": "ltx", "pipeline": "LTXPipeline", "upsampler": "/up"},
+            "model m: pipeline: upsampler needs LTXConditionPipeline",
+        ),
+        (
+            {"family": "ltx", "upsampler": "/up", "cache": {"type": "mag", "mag_ratios": [1.0]}},
+            "model m: cache.type: mag counts the steps of one call",
         ),
     ],
 )

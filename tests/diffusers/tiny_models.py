@@ -214,6 +214,20 @@ def build_tiny_ltx(
     return out
 
 
+def build_tiny_ltx_upsampler(path: Path | str) -> Path:
+    """An LTXLatentUpsamplePipeline for :func:`build_tiny_ltx`'s latents (8 channels), saved
+    without a VAE as the published spatial upscalers are (the engine passes the model's)."""
+    import torch
+    from diffusers import LTXLatentUpsamplePipeline
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    torch.manual_seed(0)
+    model = LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1)
+    out = Path(path)
+    LTXLatentUpsamplePipeline(vae=None, latent_upsampler=model).save_pretrained(out)
+    return out
+
+
 def build_tiny_cogvideox(path: Path | str, *, rotary: bool = False) -> Path:
     """CogVideoX: T5, CogVideoXTransformer3DModel, AutoencoderKLCogVideoX (8x space, 4x time).
 

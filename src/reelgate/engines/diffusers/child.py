@@ -93,6 +93,8 @@ class Resident:
     def load(self, entry: ModelEntry, on_evict: Callable[[str, str], None]) -> LoadedModel:
         """Load ``entry``, dropping least recently used pipelines while it does not fit."""
         needed = weights_bytes(entry.weights) * HEADROOM
+        if entry.upsampler is not None:
+            needed += weights_bytes(entry.upsampler.weights) * HEADROOM
         while self.models and needed > free_device_bytes(entry.device):
             self._evict(f"to make room for {entry.id}", on_evict)
         while True:

@@ -17,18 +17,48 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .families import FAMILIES, Family, FamilyError, detect_family
+from .families import FAMILIES, Family, FamilyError, Size, detect_family
 from .options import CacheSpec, MemoryOptions, SpeedOptions, option_conflicts
 from .profiles import Profile, ProfileError, resolve_profile
-from .schema import EntryConfig, dtype_name
+from .schema import EntryConfig, UpsamplerConfig, dtype_name
 
-__all__ = ["EntryError", "ModelEntry", "parse_entry"]
+__all__ = ["EntryError", "ModelEntry", "UpsamplerSpec", "parse_entry"]
 
+UPSAMPLED_PIPELINE = "LTXConditionPipeline"  # the one whose latents the upsampler reads
 MAX_DURATION = 10  # seconds; default durations stop here or at the family's trained length
 
 
 class EntryError(ValueError):
     """A catalogue entry for the diffusers engine is invalid; the message names model and key."""
+
+
+@dataclass(frozen=True)
+class UpsamplerSpec:
+    """LTX-Video 0.9.7+'s two-stage render (see :class:`.schema.UpsamplerConfig`)."""
+
+    weights: str  # an LTXLatentUpsamplePipeline
+    downscale: float
+    grid: int  # stage 1 sizes are multiples of this (the VAE's spatial compression)
+    adain_factor: float
+    tone_map_compression_ratio: float
+    refine_steps: int  # 0: the upsampled latents are decoded without a refine pass
+    denoise_strength: float
+    refine_call_kwargs: Mapping[str, Any] = field(default_factory=dict)  # entry's + refine's
+
+    def stage_size(self, width: int, height: int) -> Size:
+        """Stage 1's (width, height): ``downscale`` of the size, rounded down to the grid as the
+        model card's ``round_to_nearest_resolution_acceptable_by_vae`` does."""
+        return (
+            max(self.grid, int(width * self.downscale) // self.grid * self.grid),
+            max(self.grid, int(height * self.downscale) // self.grid * self.grid),
+        )
+
+    def refine_steps_run(self) -> int:
+        """The steps the refine pass runs: LTXConditionPipeline keeps the last
+        ``int(steps x denoise_strength)`` of its schedule."""
+        timesteps = self.refine_call_kwargs.get("timesteps")
+        steps = len(timesteps) if isinstance(timesteps, list) else self.refine_steps
+        return min(int(steps * self.denoise_strength), steps)
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,7 @@ class ModelEntry:
     memory: MemoryOptions
     speed: SpeedOptions
     call_kwargs: Mapping[str, Any] = field(default_factory=dict)  # family defaults + entry's
+    upsampler: UpsamplerSpec | None = None
     aliases: tuple[str, ...] = ()
     description: str = ""
 
@@ -132,7 +163,20 @@ def _resolve(c: EntryConfig) -> ModelEntry:
     speed = SpeedOptions(compile=c.compile or None, cache=cache, fp8=c.fp8 or None)
     for key, message in option_conflicts(family, speed, true_cfg):
         raise _KeyError(key, message)
-    pipeline = c.pipeline or family.pipelines[0]
+    upsampler = None
+    if c.upsampler is not None:
+        upsampler = _upsampler(c.upsampler, family, call_kwargs)
+        if c.pipeline is not None and c.pipeline != UPSAMPLED_PIPELINE:
+            raise _KeyError(
+                "pipeline",
+                f"upsampler needs {UPSAMPLED_PIPELINE} (LTXPipeline returns packed latents"
+                " the upsampler cannot read, and has no denoise_strength)",
+            )
+        if cache is not None and cache.type == "mag" and upsampler.refine_steps:
+            raise _KeyError(
+                "cache.type", "mag counts the steps of one call; the refine pass is a second one"
+            )
+    pipeline = c.pipeline or (UPSAMPLED_PIPELINE if upsampler else family.pipelines[0])
     default_negative = family.default_negative_prompt
     return ModelEntry(
         id=c.id,
@@ -157,9 +201,35 @@ def _resolve(c: EntryConfig) -> ModelEntry:
         memory=memory,
         speed=speed,
         call_kwargs=call_kwargs,
+        upsampler=upsampler,
         aliases=tuple(c.aliases),
         description=c.description or _description(c, family, pipeline, profiles),
     )
+
+
+def _upsampler(u: UpsamplerConfig, family: Family, call_kwargs: Mapping[str, Any]) -> UpsamplerSpec:
+    if not family.name.startswith("ltx"):
+        raise _KeyError("upsampler", f"only LTX-Video has a latent upsampler, not {family.name}")
+    refine = u.refine
+    # the refine pass takes the entry's arguments but stage 1's schedule, then its own
+    shared = {k: v for k, v in call_kwargs.items() if k != "timesteps"}
+    spec = UpsamplerSpec(
+        weights=u.weights,
+        downscale=u.downscale,
+        grid=family.size_multiple,
+        adain_factor=u.adain_factor,
+        tone_map_compression_ratio=u.tone_map_compression_ratio,
+        refine_steps=refine.steps if refine else 0,
+        denoise_strength=refine.denoise_strength if refine else 1.0,
+        refine_call_kwargs=(shared | dict(refine.call_kwargs)) if refine else shared,
+    )
+    if refine and spec.refine_steps_run() < 1:
+        raise _KeyError(
+            "upsampler.refine.denoise_strength",
+            f"{spec.denoise_strength:g} runs no step of the refine schedule"
+            " (int(steps x denoise_strength) is 0); raise it or the steps",
+        )
+    return spec
 
 
 def _family(c: EntryConfig) -> Family:

@@ -17,8 +17,10 @@ from typing import Any
 
 from .entry import ModelEntry
 from .families import is_local_path
+from .lora import Adapters, load_adapters
 from .mapping import GenerationPlan
 from .options import CACHES, CacheSpec
+from .upsample import load_upsampler
 
 log = logging.getLogger("reelgate.engines.diffusers")
 
@@ -39,7 +41,8 @@ class LoadedModel:
     pipe: Any
     denoisers: list[Any]
     schedulers: dict[str, Any]  # mode -> scheduler with that profile's flow shift
-    adapters: dict[str, str] = field(default_factory=dict)  # mode -> LoRA adapter name
+    adapters: Adapters | None = None  # the profiles' LoRAs, switched per call
+    upsampler: Any = None  # LTX 0.9.7+: the LTXLatentUpsamplePipeline of a two-stage entry
     cache_steps: int | None = None
     call_defaults: dict[str, Any] = field(default_factory=dict)  # found at load (LTX's VAE)
 
@@ -53,6 +56,8 @@ class LoadedModel:
     def release(self) -> None:
         """Drop the pipeline (evicted: its weights reload from disk when next needed)."""
         self.pipe = None
+        self.adapters = None
+        self.upsampler = None
         self.denoisers.clear()
         self.schedulers.clear()
 
@@ -61,14 +66,8 @@ class LoadedModel:
         pipe = self.pipe
         if plan.mode in self.schedulers:
             pipe.scheduler = self.schedulers[plan.mode]
-        if self.adapters:
-            name = self.adapters.get(plan.mode)
-            if name is None:
-                pipe.disable_lora()
-            else:
-                lora = self.entry.profile_for(plan.mode).lora
-                pipe.enable_lora()
-                pipe.set_adapters([name], [lora.scale if lora else 1.0])
+        if self.adapters is not None:
+            self.adapters.select(plan.mode)
         cache = self.entry.speed.cache
         if cache is not None and cache.type == "mag" and self.cache_steps != plan.steps:
             # MagCache's ratios are interpolated to the step count, so a profile with other
@@ -98,6 +97,8 @@ def _load(entry: ModelEntry) -> LoadedModel:
     import torch
 
     _check_weights(entry.weights)
+    if entry.upsampler is not None:
+        _check_weights(entry.upsampler.weights)
     _check_device(torch, entry.device)
     cls = getattr(diffusers, entry.pipeline, None)
     if cls is None:
@@ -105,7 +106,12 @@ def _load(entry: ModelEntry) -> LoadedModel:
     dtypes = {"default": getattr(torch, entry.dtype)}
     dtypes |= {name: getattr(torch, dtype) for name, dtype in entry.component_dtypes.items()}
     pipe = cls.from_pretrained(entry.weights, **_dtype_argument(dtypes))
-    return configure(entry, pipe)
+    loaded = configure(entry, pipe)
+    if entry.upsampler is not None:
+        loaded.upsampler = load_upsampler(
+            entry.upsampler, entry.device, pipe, _dtype_argument(dtypes)
+        )
+    return loaded
 
 
 def configure(entry: ModelEntry, pipe: Any) -> LoadedModel:
@@ -126,8 +132,10 @@ def configure(entry: ModelEntry, pipe: Any) -> LoadedModel:
             denoiser.enable_layerwise_casting(
                 storage_dtype=torch.float8_e4m3fn, compute_dtype=getattr(torch, entry.dtype)
             )
-    loaded.adapters = _load_loras(pipe, entry)
+    loaded.adapters = load_adapters(pipe, entry)
     _place(torch, pipe, entry)
+    if loaded.adapters is not None:
+        loaded.adapters.freeze_scales(denoisers)  # before compile: scales are graph inputs
     if entry.speed.fp8 == "torchao":
         _quantize_fp8(torch, denoisers, entry.device)
     if entry.memory.vae_tiling:
@@ -207,28 +215,6 @@ def _dtype_argument(dtypes: dict[str, Any]) -> dict[str, Any]:
     except ImportError:
         return {"torch_dtype": dtypes}
     return {"dtype": dtypes}
-
-
-def _load_loras(pipe: Any, entry: ModelEntry) -> dict[str, str]:
-    adapters: dict[str, str] = {}
-    for mode, profile in entry.profiles.items():
-        lora = profile.lora
-        if lora is None:
-            continue
-        name = f"reelgate_{mode}"
-        kwargs: dict[str, Any] = {"adapter_name": name}
-        if lora.weight_name:
-            kwargs["weight_name"] = lora.weight_name
-        pipe.load_lora_weights(lora.path, **kwargs)
-        if lora.path_2 is not None:
-            # Wan 2.2 A14B: the low-noise expert has its own file (Wan2.2-Lightning ships
-            # high_noise_model and low_noise_model), under the same adapter name.
-            kwargs_2: dict[str, Any] = {"adapter_name": name, "load_into_transformer_2": True}
-            if lora.weight_name_2:
-                kwargs_2["weight_name"] = lora.weight_name_2
-            pipe.load_lora_weights(lora.path_2, **kwargs_2)
-        adapters[mode] = name
-    return adapters
 
 
 def _place(torch: Any, pipe: Any, entry: ModelEntry) -> None:

@@ -1,6 +1,7 @@
 """Run one plan on a warm pipeline and write the MP4 (generation process only).
 
-Progress: denoising steps map to 0..90 %, decoding ends at 95 %, the encoded MP4 at 100 %.
+Progress: denoising steps (of both passes of a two-stage LTX render) map to 0..90 %, decoding
+ends at 95 %, the encoded MP4 at 100 %.
 Cancellation is checked after every step: the pipeline's interrupt flag is set, and the call is
 abandoned right there (see :func:`_step_callback`), so no frames of a cancelled task survive.
 """
@@ -16,6 +17,7 @@ from .loader import LoadedModel
 from .mapping import GenerationPlan
 from .protocol import GenerationResult
 from .timing import PhaseTimer
+from .upsample import denoise_shapes, render_two_stage
 
 log = logging.getLogger("reelgate.engines.diffusers")
 
@@ -59,15 +61,21 @@ def pipeline_kwargs(loaded: LoadedModel, plan: GenerationPlan, generator: Any) -
 
 
 def warm(loaded: LoadedModel, plan: GenerationPlan) -> None:
-    """One denoising step of ``plan``'s shape and profile, no decode: what compiles a shape."""
+    """One denoising step of each of ``plan``'s shapes (two with an upsampler and a refine
+    pass) and its profile, no decode: what compiles a shape."""
     import torch
 
     loaded.prepare(plan)
     kwargs = pipeline_kwargs(loaded, plan, torch.Generator(device="cpu").manual_seed(0))
     kwargs |= {"num_inference_steps": 1, "output_type": "latent"}
     kwargs.pop("timesteps", None)
+    upsampler = loaded.entry.upsampler
+    shapes = [(plan.width, plan.height)]
+    if upsampler is not None:
+        shapes = denoise_shapes(upsampler, plan.width, plan.height)
     with loaded.attention():
-        loaded.pipe(**kwargs)
+        for width, height in shapes:
+            loaded.pipe(**kwargs | {"width": width, "height": height})
 
 
 def generate(
@@ -89,10 +97,22 @@ def generate(
     loaded.prepare(plan)
     generator = torch.Generator(device="cpu").manual_seed(plan.seed)
     kwargs = pipeline_kwargs(loaded, plan, generator)
-    kwargs["callback_on_step_end"] = _step_callback(plan, timer, on_progress, should_cancel)
+    upsampler = loaded.entry.upsampler
+    refine_steps = upsampler.refine_steps_run() if upsampler is not None else 0
+    total = plan.steps + refine_steps
+    callbacks = (
+        _step_callback(0, total, timer, on_progress, should_cancel),
+        _step_callback(plan.steps, total, timer, on_progress, should_cancel),
+    )
     try:
         with loaded.attention(), timer.around_call(loaded.pipe):
-            output = loaded.pipe(**kwargs)
+            if upsampler is None:
+                kwargs["callback_on_step_end"] = callbacks[0]
+                video = loaded.pipe(**kwargs).frames[0]
+            else:
+                video = render_two_stage(
+                    loaded.pipe, loaded.upsampler, upsampler, kwargs, callbacks
+                )
     except GenerationCancelledError:
         loaded.pipe.maybe_free_model_hooks()  # what the interrupted call would have done
         raise
@@ -104,9 +124,9 @@ def generate(
     if should_cancel():
         raise GenerationCancelledError()
     on_progress(DECODED_PERCENT)
-    video = output.frames[0]  # (frames, channels, height, width), floats in [0, 1]
+    # video: (frames, channels, height, width), floats in [0, 1]
     frames = (video * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    del output, video
+    del video
     result = _encode(plan, frames)
     timer.encode_done()
     peaks = {k: v for k, v in timer.peaks.items() if k != "before"}
@@ -123,14 +143,15 @@ def _peak_since_last(torch: Any, device: str) -> int:
 
 
 def _step_callback(
-    plan: GenerationPlan,
+    steps_before: int,
+    steps_total: int,
     timer: PhaseTimer,
     on_progress: Callable[[float], None],
     should_cancel: Callable[[], bool],
 ) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         timer.step_done()
-        on_progress(STEPS_PERCENT * (step + 1) / plan.steps)
+        on_progress(STEPS_PERCENT * min(1.0, (steps_before + step + 1) / steps_total))
         if should_cancel():
             # The flag makes the pipeline skip its remaining steps, but it would still decode
             # the half-denoised latents (tens of seconds at 720p) only for us to discard them;

@@ -26,7 +26,15 @@ live in :mod:`.entry`, :mod:`.profiles` and :mod:`.options`. A TOML entry looks 
     compile = false              # "regional" (repeated blocks) | "full"
     fp8 = false                  # "storage" (memory: layerwise casting) | "torchao" (SM 8.9+)
     cache = { type = "first_block", threshold = 0.05 }  # | mag | taylorseer | faster | pab
-    call_kwargs = { decode_timestep = 0.05 }  # extra arguments of the pipeline call
+    call_kwargs = { decode_timestep = 0.05 }  # extra arguments of the pipeline call (lists too)
+    upsampler = "/models/ltxv-spatial-upscaler-0.9.7"  # LTX 0.9.7+: two-stage render, or:
+    [models.upsampler]
+    weights = "/models/ltxv-spatial-upscaler-0.9.7"  # an LTXLatentUpsamplePipeline
+    downscale = 0.6667           # stage 1 renders at this fraction of the size (model card: 2/3)
+    adain_factor = 0.0           # the upsampler call's own arguments
+    tone_map_compression_ratio = 0.0
+    refine = { steps = 10, denoise_strength = 0.4, call_kwargs = { decode_timestep = 0.05 } }
+                                 # or false: decode the upsampled latents as they are
     [models.profiles.std]        # and/or .pro; one profile serves both modes
     short_side = 480             # one of the family's official sizes, or any on its grid
     fps = 16
@@ -89,6 +97,32 @@ class ProfileConfig(_Strict):
     max_sequence_length: Annotated[int, Field(ge=1, le=4096)] | None = None
     sizes: dict[Aspect, Annotated[list[Pixels], Field(min_length=2, max_length=2)]] = {}
     lora: LoraConfig | None = None
+
+
+class RefineConfig(_Strict):
+    """The short denoise at full size after the upsampler (LTXConditionPipeline's
+    ``denoise_strength``: about steps x strength steps run)."""
+
+    steps: Annotated[int, Field(ge=1, le=500)] = 10
+    denoise_strength: Annotated[float, Field(gt=0, le=1)] = 0.4
+    call_kwargs: dict[str, CallValue] = {}  # over the entry's (e.g. its own timesteps)
+
+
+class UpsamplerConfig(_Strict):
+    """LTX-Video 0.9.7+'s two-stage render (model card): stage 1 at ``downscale`` of the size,
+    the latents upsampled x2 by ``LTXLatentUpsamplePipeline``, an optional refine pass at that
+    size, the decoded frames resized to the requested size."""
+
+    weights: Annotated[str, Field(min_length=1)]  # local diffusers dir, or a hub id
+    downscale: Annotated[float, Field(ge=0.25, le=1)] = 2 / 3
+    adain_factor: Annotated[float, Field(ge=0, le=10)] = 0.0
+    tone_map_compression_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
+    refine: Literal[False] | RefineConfig = RefineConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_alone(cls, value: Any) -> Any:
+        return {"weights": value} if isinstance(value, str) else value
 
 
 class CacheConfig(BaseModel):
@@ -159,6 +193,7 @@ class EntryConfig(_Strict):
     fp8: Literal[False, "storage", "torchao"] = False
     cache: Literal[False] | CacheConfig = False
     call_kwargs: dict[str, CallValue] = {}
+    upsampler: UpsamplerConfig | None = None
     profiles: Annotated[dict[Mode, ProfileConfig], Field(min_length=1)] = {"std": ProfileConfig()}
 
     @field_validator("pipeline")

@@ -45,7 +45,8 @@ class PhaseTimer:
 
         def timed_encode_prompt(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
-            self.text_encoded = self._now("text_encode")
+            if self.text_encoded is None:  # a two-stage render encodes again: that is denoising
+                self.text_encoded = self._now("text_encode")
             return result
 
         self.started = self._now("before")
