@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import multiprocessing
 import threading
 import weakref
@@ -72,14 +73,32 @@ def _child_main(conn: Connection, frame: Any, cancel: Any, render: RenderFunctio
         answer: tuple[bool, Any]
         try:
             answer = (True, render(plan, out_dir, watermark=watermark, before_frame=before_frame))
-        except Exception as exc:  # sent back and raised in the parent
-            answer = (False, exc)
+        except Exception as exc:  # sent back and raised in the parent, with its causes
+            answer = (False, _chain(exc))
         try:
             conn.send(answer)
         except (EOFError, OSError):
             return
         except Exception as exc:  # an exception that cannot be pickled: send its text
-            conn.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}: {exc}")))
+            error = answer[1][0]
+            conn.send((False, [RuntimeError(f"{type(error).__name__}: {error}: {exc}")]))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes: pickling keeps neither ``__cause__`` nor ``__context__``, and
+    the worker reads them (a full disk behind an encoder error is retried, not failed)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _rebuilt(chain: list[BaseException]) -> BaseException:
+    for error, cause in itertools.pairwise(chain):
+        error.__cause__ = cause
+    return chain[0]
 
 
 class _Child:
@@ -198,7 +217,7 @@ class RenderPool:
         if ok:
             future.set_result(value)
         else:
-            future.set_exception(value)
+            future.set_exception(_rebuilt(value))
 
     def close(self) -> None:
         """Stop the idle children; a busy one is stopped when its render answers."""
