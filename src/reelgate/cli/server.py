@@ -221,7 +221,7 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True, rich_mark
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply all migrations to the store."""
     settings = settings_from(data_dir=data_dir, database_url=database_url)
-    from reelgate.store.db import create_engine
+    from reelgate.store.db import create_engine, dispose
     from reelgate.store.migrate import current_revision, upgrade
 
     async def run() -> str | None:
@@ -230,7 +230,7 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
             await upgrade(engine)
             return await current_revision(engine)
         finally:
-            await engine.dispose()
+            await dispose(engine)
 
     typer.echo(f"store at revision {asyncio.run(run())}")
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .db import read_connection, write_transaction
+
 
 class StoreBase:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], int]) -> None:
@@ -14,9 +16,10 @@ class StoreBase:
         self.clock = clock
 
     def _reader(self) -> Any:
-        """A read transaction (SQLite: deferred BEGIN, never blocked under WAL)."""
-        return self.engine.execution_options(readonly=True).begin()
+        """A connection for reads, in autocommit: each statement sees the latest commit
+        (SQLite: never blocked under WAL). Reads that must agree belong in one statement."""
+        return read_connection(self.engine)
 
     def _writer(self) -> Any:
-        """A write transaction (SQLite: BEGIN IMMEDIATE, see db.py)."""
-        return self.engine.begin()
+        """A write transaction (SQLite: queued in the process, then BEGIN IMMEDIATE; db.py)."""
+        return write_transaction(self.engine)

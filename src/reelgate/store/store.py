@@ -7,6 +7,7 @@ write a result. Each status change writes an outbox event in the same transactio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,8 +33,8 @@ from reelgate.domain.tasks import (
 
 from . import accounts as acct
 from . import ratelimits as rates
-from .accounts import Account, Credentials
-from .db import create_engine, is_sqlite
+from .accounts import Account, Credentials, TtlCache
+from .db import create_engine, dispose, is_sqlite
 from .migrate import upgrade
 from .outbox import Outbox, TaskEvent, add_event
 from .ratelimits import RateDecision
@@ -65,9 +66,20 @@ class Heartbeat:
 
 
 class Store(Outbox):
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], int] = now_ms,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``monotonic`` times how long credentials found in the store are believed."""
         super().__init__(engine, clock)
         self._wakeup = TaskWakeup(engine.url)
+        # "ak:<access key>" -> (account, secret key); "api:<key hash>" -> (account, None)
+        self._credentials: TtlCache[str, tuple[int, str | None]] = TtlCache(monotonic)
+        # account -> (its rate_limit column,); None in it: the server default
+        self._rate_limits: TtlCache[int, tuple[int | None]] = TtlCache(monotonic)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -78,7 +90,7 @@ class Store(Outbox):
 
     async def close(self) -> None:
         await self._wakeup.close()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
     async def ping(self) -> None:
         async with self._reader() as conn:
@@ -119,11 +131,26 @@ class Store(Outbox):
         async with self._writer() as conn:
             if not await acct.update_rate_limit(conn, account_id, limit):
                 raise LookupError(f"account {account_id} does not exist")
+        self._rate_limits.forget(account_id)
+
+    async def revoke_key(self, key: str) -> bool:
+        """Remove an API key (given in full) or an access key with its secret; False if unknown.
+
+        This process refuses it at once; other processes within ``CREDENTIAL_TTL_S``."""
+        async with self._writer() as conn:
+            removed = await acct.delete_credential(conn, key)
+        self._credentials.forget(f"ak:{key}")
+        self._credentials.forget(f"api:{acct.hash_api_key(key)}")
+        return removed
 
     async def count_request(self, key: str, account_id: int, default: int) -> RateDecision | None:
         """Count a request of ``key`` against its account's rate; None when it has no limit."""
-        async with self._reader() as conn:
-            limit = await rates.account_rate_limit(conn, account_id, default)
+        found = self._rate_limits.get(account_id)
+        if found is None:
+            async with self._reader() as conn:
+                found = (await rates.account_rate_limit_column(conn, account_id),)
+            self._rate_limits.put(account_id, found)
+        limit = default if found[0] is None else found[0]
         if limit <= 0:
             return None
         async with self._writer() as conn:
@@ -140,6 +167,11 @@ class Store(Outbox):
             return await acct.count_accounts(conn)
 
     async def secret_for_access_key(self, access_key: str) -> tuple[int, str] | None:
+        """The account and secret key of ``access_key`` (remembered for a few seconds)."""
+        cache_key = f"ak:{access_key}"
+        found = self._credentials.get(cache_key)
+        if found is not None and found[1] is not None:
+            return found[0], found[1]
         async with self._reader() as conn:
             row = (
                 await conn.execute(
@@ -148,18 +180,24 @@ class Store(Outbox):
                     )
                 )
             ).first()
-            return (row.account_id, row.secret_key) if row is not None else None
+        if row is None:
+            return None
+        self._credentials.put(cache_key, (int(row.account_id), row.secret_key))
+        return int(row.account_id), row.secret_key
 
     async def account_for_api_key(self, api_key: str) -> int | None:
+        """The account of ``api_key`` (remembered for a few seconds)."""
+        key_hash = acct.hash_api_key(api_key)
+        found = self._credentials.get(f"api:{key_hash}")
+        if found is not None:
+            return found[0]
         async with self._reader() as conn:
-            value = (
-                await conn.execute(
-                    select(api_keys.c.account_id).where(
-                        api_keys.c.key_hash == acct.hash_api_key(api_key)
-                    )
-                )
-            ).scalar()
-            return int(value) if value is not None else None
+            query = select(api_keys.c.account_id).where(api_keys.c.key_hash == key_hash)
+            value = (await conn.execute(query)).scalar()
+        if value is None:
+            return None
+        self._credentials.put(f"api:{key_hash}", (int(value), None))
+        return int(value)
 
     async def units_charged(self, account_id: int) -> Decimal:
         async with self._reader() as conn:
