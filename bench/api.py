@@ -70,7 +70,9 @@ class Target:
     task_id: str
     process: subprocess.Popen[bytes] | None = None
     reelgate: bool = True
+    log: Path | None = None
     results: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # route: runs
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)  # route: server CPU per request
 
     def url(self, route: str) -> str:
         if route == "get":
@@ -154,6 +156,21 @@ async def drop_postgres_database(admin_url: str, url: str) -> None:
 # -- servers ---------------------------------------------------------------------------------
 
 
+def session_cpu_s(sid: int) -> float:
+    """CPU seconds used so far by the processes of session ``sid`` (a server and its children;
+    Linux /proc). Unlike req/s, CPU per request hardly moves when other work shares the cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat: the session id
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -183,19 +200,28 @@ def start_reelgate(
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}
     if database_url:
         env["REELGATE_DATABASE_URL"] = database_url
+        env["REELGATE_SIGNING_KEY"] = os.urandom(32).hex()  # links are signed, not checked
     cmd = [sys.executable, "-m", "reelgate.cli", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir)]
     if not worker:
         cmd.append("--no-worker")
     if api_workers > 1:
         cmd += ["--api-workers", str(api_workers)]
-    process = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(f"{base}/healthz", process)
+    log = data_dir / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
     headers = {"Authorization": f"Bearer {api_key}"}
-    return Target(name, base, headers, task_id, process)
+    return Target(name, f"http://127.0.0.1:{port}", headers, task_id, process, log=log)
+
+
+def wait_started(target: Target) -> None:
+    assert target.process is not None
+    try:
+        wait_ready(f"{target.base}/healthz", target.process)
+    except RuntimeError:
+        if target.log is not None:
+            print(target.log.read_text()[-3000:], file=sys.stderr)
+        raise
 
 
 CEILING_APP = """
@@ -282,7 +308,7 @@ wrk.body = {body}
 
 
 def run_wrk(
-    target: Target, route: str, work: Path, duration: float, conns: int
+    target: Target, route: str, work: Path, duration: int, conns: int
 ) -> tuple[float, float]:
     """(requests per second, p99 ms); non-2xx answers count as failures (reported)."""
     headers = dict(target.headers)
@@ -293,9 +319,14 @@ def run_wrk(
     lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     script = work / f"wrk_{route}.lua"
     script.write_text(WRK_SCRIPT.format(method=method, body=body, headers=lines))
-    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency"]
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency"]
     cmd += ["-s", str(script), target.url(route)]
+    cpu_before = session_cpu_s(target.process.pid) if target.process else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    if target.process is not None:
+        done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        used = session_cpu_s(target.process.pid) - cpu_before
+        target.cpu_ms.setdefault(route, []).append(used * 1000 / max(done, 1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = _wrk_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     problems = [m.group(0) for m in re.finditer(r"(Non-2xx or 3xx responses|Socket errors).*", out)]
@@ -354,7 +385,7 @@ def run_python_load(target: Target, route: str, duration: float, conns: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=2, help="seconds per measurement")
     parser.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--skip-prism", action="store_true")
@@ -365,7 +396,10 @@ def main() -> None:
         help="an admin URL of a PostgreSQL server (a fresh database is made); '' to skip",
     )
     parser.add_argument(
-        "--api-workers", type=int, default=2, help="API processes of the 'sqlite xN' row (1: none)"
+        "--api-workers",
+        type=int,
+        default=1,
+        help="N > 1 adds a row 'sqlite xN': `serve --api-workers N --no-worker`",
     )
     args = parser.parse_args()
     load = "wrk" if shutil.which("wrk") else "python"
@@ -392,8 +426,10 @@ def main() -> None:
                     break
                 pg_urls.append(url)
                 plan.append(("postgres +worker" if worker else "postgres", url, worker, 1))
-        for name, url, worker, procs in plan:
+        for name, url, worker, procs in plan:  # seeded one by one, then started together
             targets.append(start_reelgate(name, work, url, worker=worker, api_workers=procs))
+        for target in targets:
+            wait_started(target)
         first = targets[0]
         with httpx.Client(headers=first.headers, timeout=30) as client:
             bodies = {
@@ -434,8 +470,8 @@ def main() -> None:
 
 def report(targets: list[Target]) -> None:
     ceiling = {r: statistics.median(x for x, _ in targets[0].results[r]) for r in ROUTES}
-    print("| target | route | req/s (median) | spread | p99 ms | / ceiling |")
-    print("|---|---|---|---|---|---|")
+    print("| target | route | req/s (median) | spread | p99 ms | / ceiling | server CPU ms/req |")
+    print("|---|---|---|---|---|---|---|")
     result: list[str] = []
     for target in targets:
         key = re.sub(r"[^a-z0-9]+", "_", target.name).strip("_")
@@ -445,8 +481,14 @@ def report(targets: list[Target]) -> None:
             p99 = statistics.median(p for _, p in runs)
             spread = f"{min(x for x, _ in runs):.0f}-{max(x for x, _ in runs):.0f}"
             ratio = rps / ceiling[route]
-            print(f"| {target.name} | {route} | {rps:.0f} | {spread} | {p99:.0f} | {ratio:.2f} |")
+            cpu = statistics.median(target.cpu_ms[route]) if target.cpu_ms.get(route) else 0.0
+            print(
+                f"| {target.name} | {route} | {rps:.0f} | {spread} | {p99:.0f} | {ratio:.2f}"
+                f" | {cpu:.2f} |"
+            )
             result += [f"{key}_{route}_rps={rps:.0f}", f"{key}_{route}_p99_ms={p99:.0f}"]
+            if cpu:
+                result.append(f"{key}_{route}_cpu_ms={cpu:.2f}")
             if target.reelgate:
                 result.append(f"{key}_{route}_ratio={ratio:.3f}")
     print("RESULT " + " ".join(result))

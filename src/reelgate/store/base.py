@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .db import read_connection, write_transaction
+from .db import lookup_connection, read_connection, write_transaction
 
 
 class StoreBase:
@@ -19,6 +19,11 @@ class StoreBase:
         """A connection for reads, in autocommit: each statement sees the latest commit
         (SQLite: never blocked under WAL). Reads that must agree belong in one statement."""
         return read_connection(self.engine)
+
+    def _lookup(self) -> Any:
+        """Like :meth:`_reader`, for a read of a few rows by index (on SQLite it runs on the
+        event loop, see db.py): never a scan."""
+        return lookup_connection(self.engine)
 
     def _writer(self) -> Any:
         """A write transaction (SQLite: queued in the process, then BEGIN IMMEDIATE; db.py)."""

@@ -7,6 +7,12 @@ FIFO lock; BEGIN IMMEDIATE still orders it against other processes on the same f
 go through their own pool in autocommit mode: WAL never blocks them, and a statement without
 BEGIN/COMMIT around it saves two thread round trips. PostgreSQL gets one pool; its reads run in
 autocommit too (no BEGIN/COMMIT round trips), its writes in a transaction.
+
+The reads on a request's path (credentials, one task, a page of tasks) take a few rows by
+index: on SQLite they run on a plain sqlite3 connection, on the event loop itself. In WAL mode
+such a read never waits for a writer and costs microseconds, less than the thread hop aiosqlite
+makes for every call (a GET cost 8 thread round trips of about 0.1 ms CPU each). Scans
+(statistics, sums) stay on the threaded connections, where a long one does not stall the loop.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -40,6 +47,7 @@ class _Access:
     reads: AsyncEngine
     write_lock: asyncio.Lock | None = None  # SQLite: writers queue here, in order
     extra: list[AsyncEngine] = field(default_factory=list)  # engines to dispose with it
+    lookups: Engine | None = None  # SQLite: point reads on the loop (see the docstring)
 
 
 _ACCESS: weakref.WeakKeyDictionary[Engine, _Access] = weakref.WeakKeyDictionary()
@@ -79,16 +87,26 @@ def create_engine(url: str) -> AsyncEngine:
         parsed, poolclass=AsyncAdaptedQueuePool, pool_size=SQLITE_READERS, max_overflow=0
     )
     _configure_sqlite(reads, synchronous, writer=False)
+    lookups = create_sync_engine(
+        parsed.set(drivername="sqlite"),
+        pool_size=SQLITE_READERS,
+        max_overflow=0,
+        connect_args={"check_same_thread": False},
+    )
+    _configure_sqlite(lookups, synchronous, writer=False)
     _ACCESS[engine.sync_engine] = _Access(
         reads=reads.execution_options(isolation_level="AUTOCOMMIT"),
         write_lock=asyncio.Lock(),
         extra=[reads],
+        lookups=lookups,
     )
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, writer: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | Engine, synchronous: str, *, writer: bool) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(target, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let the "begin" event below issue BEGIN itself.
         dbapi_conn.isolation_level = None
@@ -102,7 +120,7 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, writer: bool) ->
     if not writer:
         return  # reads run in autocommit (see the module docstring): no BEGIN at all
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def _on_begin(conn: Any) -> None:
         # The writer takes the lock up front: a deferred transaction that later writes can hit
         # SQLITE_BUSY without waiting (another process holding the file's write lock).
@@ -133,11 +151,35 @@ def read_connection(engine: AsyncEngine) -> Any:
     return _access(engine).reads.connect()
 
 
+class _LoopReads:
+    """A sync connection used from the event loop, with AsyncConnection's ``execute``."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
+        return self._conn.execute(statement, parameters)
+
+
+@contextlib.asynccontextmanager
+async def lookup_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A connection for a read of a few rows by index (on SQLite: on the loop, no thread)."""
+    lookups = _access(engine).lookups
+    if lookups is None:
+        async with read_connection(engine) as conn:
+            yield conn
+        return
+    with lookups.connect() as conn:
+        yield _LoopReads(conn)
+
+
 async def dispose(engine: AsyncEngine) -> None:
-    """Close the engine and the read pool made with it."""
+    """Close the engine and the read pools made with it."""
     found = _ACCESS.pop(engine.sync_engine, None)
     for extra in found.extra if found is not None else []:
         await extra.dispose()
+    if found is not None and found.lookups is not None:
+        found.lookups.dispose()
     await engine.dispose()
 
 

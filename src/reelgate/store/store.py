@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, text, update
+from sqlalchemy import Integer, Row, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -147,7 +147,7 @@ class Store(Outbox):
         """Count a request of ``key`` against its account's rate; None when it has no limit."""
         found = self._rate_limits.get(account_id)
         if found is None:
-            async with self._reader() as conn:
+            async with self._lookup() as conn:
                 found = (await rates.account_rate_limit_column(conn, account_id),)
             self._rate_limits.put(account_id, found)
         limit = default if found[0] is None else found[0]
@@ -172,7 +172,7 @@ class Store(Outbox):
         found = self._credentials.get(cache_key)
         if found is not None and found[1] is not None:
             return found[0], found[1]
-        async with self._reader() as conn:
+        async with self._lookup() as conn:
             row = (
                 await conn.execute(
                     select(access_keys.c.account_id, access_keys.c.secret_key).where(
@@ -191,7 +191,7 @@ class Store(Outbox):
         found = self._credentials.get(f"api:{key_hash}")
         if found is not None:
             return found[0]
-        async with self._reader() as conn:
+        async with self._lookup() as conn:
             query = select(api_keys.c.account_id).where(api_keys.c.key_hash == key_hash)
             value = (await conn.execute(query)).scalar()
         if value is None:
@@ -310,34 +310,24 @@ class Store(Outbox):
 
     async def get_task(self, account_id: int, task_or_external_id: str) -> TaskRecord | None:
         """The caller's task by ``task_id``, else by ``external_task_id``."""
-        async with self._reader() as conn:
-            for column in (tasks.c.task_id, tasks.c.external_task_id):
-                row = (
-                    await conn.execute(
-                        select(tasks).where(
-                            tasks.c.account_id == account_id, column == task_or_external_id
-                        )
-                    )
-                ).first()
+        values = {"account_id": account_id, "ident": task_or_external_id}
+        async with self._lookup() as conn:
+            for query in (_TASK_BY_ID, _TASK_BY_EXTERNAL_ID):
+                row = (await conn.execute(query, values)).first()
                 if row is not None:
                     return _row_to_task(row)
             return None
 
     async def get_task_by_id(self, task_id: str) -> TaskRecord | None:
-        async with self._reader() as conn:
+        async with self._lookup() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
             return _row_to_task(row) if row is not None else None
 
     async def list_tasks(self, account_id: int, page: int, page_size: int) -> list[TaskRecord]:
         """The account's tasks, newest first."""
-        async with self._reader() as conn:
-            rows = await conn.execute(
-                select(tasks)
-                .where(tasks.c.account_id == account_id)
-                .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
-                .limit(page_size)
-                .offset((page - 1) * page_size)
-            )
+        async with self._lookup() as conn:
+            values = {"account_id": account_id, "limit": page_size}
+            rows = await conn.execute(_TASK_PAGE, {**values, "offset": (page - 1) * page_size})
             return [_row_to_task(row) for row in rows]
 
     # -- the queue --------------------------------------------------------------------------
@@ -606,6 +596,23 @@ class Store(Outbox):
             )
         )
         return sum((Decimal(u) for (u,) in rows), Decimal(0))
+
+
+# The request path's queries, built once: building a statement per call cost as much CPU as
+# running it.
+_TASK_BY_ID = select(tasks).where(
+    tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
+)
+_TASK_BY_EXTERNAL_ID = select(tasks).where(
+    tasks.c.account_id == bindparam("account_id"), tasks.c.external_task_id == bindparam("ident")
+)
+_TASK_PAGE = (
+    select(tasks)
+    .where(tasks.c.account_id == bindparam("account_id"))
+    .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
 
 
 def _row_to_task(row: Row[Any]) -> TaskRecord:
