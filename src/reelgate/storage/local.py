@@ -46,6 +46,7 @@ class LocalStorage:
         self._probe_lock = threading.Lock()
         self._probed: tuple[float, str | None] | None = None
         self._root_prefix = os.path.join(root, "")  # "<root>/", for :meth:`sign`
+        self._keyed: hmac.HMAC | None = None
 
     @property
     def location(self) -> str:
@@ -140,8 +141,11 @@ class LocalStorage:
             yield BlobInfo(path.relative_to(root).as_posix(), st.st_size, st.st_mtime)
 
     def signature(self, key: str, expires: int) -> str:
-        msg = f"{key}\n{expires}".encode()
-        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
+        if self._keyed is None:  # HMAC's key schedule, once: each link copies it
+            self._keyed = hmac.new(self.secret, digestmod=hashlib.sha256)
+        mac = self._keyed.copy()
+        mac.update(f"{key}\n{expires}".encode())
+        return mac.hexdigest()
 
     def sign(self, key: str, base_url: str, ttl_s: int | None = None) -> str | None:
         """A link to ``key`` valid for ``ttl_s`` (default: the storage's TTL) seconds; None when
@@ -197,13 +201,9 @@ class LocalStorage:
 
 
 def _plain_key(key: str) -> bool:
-    """A relative key without ``..`` or empty segments (what :meth:`LocalStorage.put` writes)."""
-    return (
-        bool(key)
-        and not key.startswith("/")
-        and "\0" not in key
-        and all(part not in ("", ".", "..") for part in key.split("/"))
-    )
+    """A relative key without ``.``, ``..`` or empty segments (what the worker writes)."""
+    padded = f"/{key}/"
+    return not (key == "" or "//" in padded or "/./" in padded or "/../" in padded or "\0" in key)
 
 
 def _temporary(path: Path) -> bool:
