@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 import secrets
 import time
@@ -124,7 +123,7 @@ async def test_status_changes_arrive_in_order_with_documented_body_and_signature
     store: Store, settings: Settings, receiver: Receiver
 ) -> None:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    settings = dataclasses.replace(settings, webhook_secret=secret)
+    settings = settings.replace(webhook_secret=secret)
     async with running(dispatcher_for(store, settings)):
         # Events are written straight to the store, as another process would: the
         # dispatcher finds them by polling.
@@ -169,7 +168,7 @@ async def test_status_changes_arrive_in_order_with_documented_body_and_signature
 async def test_receiver_failing_twice_still_gets_every_event_in_order(
     store: Store, settings: Settings, receiver: Receiver
 ) -> None:
-    settings = dataclasses.replace(settings, webhook_secret="plain secret")
+    settings = settings.replace(webhook_secret="plain secret")
     receiver.script("/hook", "500", "500")
     task_id = await create_task(store, receiver.url())
     await start_processing(store, task_id)
@@ -206,7 +205,7 @@ async def test_hanging_receiver_times_out_without_blocking_other_tasks(
     store: Store, settings: Settings, receiver: Receiver
 ) -> None:
     # Long enough that the fast task's callbacks never race the slow attempt's timeout.
-    settings = dataclasses.replace(settings, callback_timeout_s=5.0)
+    settings = settings.replace(callback_timeout_s=5.0)
     receiver.always("/slow", "hang")
     slow = await create_task(store, receiver.url("/slow"))
     fast = await create_task(store, receiver.url("/fast"))
@@ -249,7 +248,7 @@ async def test_hanging_receiver_times_out_without_blocking_other_tasks(
 async def test_gives_up_after_max_attempts(
     store: Store, settings: Settings, receiver: Receiver, answer: str, error: str
 ) -> None:
-    settings = dataclasses.replace(settings, callback_max_attempts=3, callback_backoff_s=0.01)
+    settings = settings.replace(callback_max_attempts=3, callback_backoff_s=0.01)
     receiver.always("/hook", answer)
     task_id = await create_task(store, receiver.url())
     dispatcher = dispatcher_for(store, settings)
@@ -273,7 +272,7 @@ async def test_target_resolving_to_loopback_is_refused_at_delivery(
     store: Store, settings: Settings, receiver: Receiver
 ) -> None:
     # The API checks at create time; the name may point elsewhere by delivery time.
-    settings = dataclasses.replace(settings, callback_allow_private=False)
+    settings = settings.replace(callback_allow_private=False)
     task_id = await create_task(store, receiver.url(host="localhost"))
     dispatcher = dispatcher_for(store, settings)
     try:
@@ -297,7 +296,7 @@ async def test_public_target_is_sent_when_private_ones_are_refused(
         sent.append(request)
         return httpx.Response(204)
 
-    settings = dataclasses.replace(settings, callback_allow_private=False)
+    settings = settings.replace(callback_allow_private=False)
     task_id = await create_task(store, "http://93.184.215.14:8080/hook?x=1")
     dispatcher = dispatcher_for(store, settings, transport=httpx.MockTransport(answer))
     try:
@@ -389,7 +388,7 @@ async def test_links_are_signed_at_delivery_under_the_base_the_task_came_through
             for done in earlier:
                 await store.mark_event(done.id, "delivered")
             await store.mark_event(event.id, "pending", next_attempt_at=0)
-        configured = dataclasses.replace(settings, public_url=public_url)
+        configured = settings.replace(public_url=public_url)
         dispatcher = dispatcher_for(store, configured, links=links)
         try:
             while len(receiver.requests) < 2:

@@ -260,3 +260,16 @@ def test_every_client_command_takes_the_connection_options(command: list[str]) -
     out = CliRunner().invoke(app, [*command, "--help"]).stdout
     for flag in ("--base-url", "--api-key", "--access-key", "--secret-key", "--data-dir"):
         assert flag in out, (command, flag)
+
+
+def test_the_connection_options_are_declared_once() -> None:
+    """One declaration per option (client_commands.CONNECTION_OPTIONS), one field of Connection
+    each: a command gets them all by ``@connected``, never by repeating them."""
+    import dataclasses
+    import re
+
+    fields = [f.name for f in dataclasses.fields(client_commands.Connection)]
+    assert list(client_commands.CONNECTION_OPTIONS) == fields
+    source = Path(client_commands.__file__).read_text()
+    for flag in ("--base-url", "--api-key", "--access-key", "--secret-key", "--data-dir"):
+        assert len(re.findall(rf'typer\.Option\(\s*"{flag}"', source)) == 1, flag

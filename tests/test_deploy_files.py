@@ -4,7 +4,6 @@ the pieces fit together (replicas behind nginx, the proxy's address trusted, wor
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reelgate.settings import Settings, env_name
+from reelgate.settings import Settings, variables
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -21,15 +20,8 @@ NAME = re.compile(r"REELGATE_[A-Z0-9_]*[A-Z0-9]")
 
 
 def declared_variables() -> set[str]:
-    """The settings model's variables, and the client's (read in client/config.py)."""
-    model: Any = Settings  # a dataclass today; a pydantic-settings model has model_fields
-    if dataclasses.is_dataclass(model):
-        fields = [f.name for f in dataclasses.fields(model)]
-    else:
-        fields = list(model.model_fields)
-    names = {env_name(name) for name in fields}
-    client = (ROOT / "src" / "reelgate" / "client" / "config.py").read_text()
-    return names | set(re.findall(r"env\.get\(\"(REELGATE_[A-Z0-9_]+)\"", client))
+    """The settings models' variables, the server's and the client's."""
+    return set(variables())
 
 
 def compose() -> dict[str, Any]:

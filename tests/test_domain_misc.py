@@ -164,7 +164,7 @@ ALLOWED = {
     "worker": {"domain", "store", "storage", "engines", "media", "settings", "logs", "metrics"},
     "callbacks": {"domain", "store", "settings", "metrics"},
     "api": {"domain", "store", "storage", "settings", "logs", "metrics"},
-    "client": {"domain"},
+    "client": {"domain", "settings"},
 }
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -180,10 +179,10 @@ def test_s3_urls_and_settings_that_cannot_work_are_refused(tmp_path: Path) -> No
         parse_s3_url("s3:///prefix")
     base = Settings(data_dir=tmp_path, storage_url="s3://bucket/p")
     with pytest.raises(ValueError, match="604800"):
-        open_storage(replace(base, url_ttl_s=8 * 86400))
+        open_storage(base.replace(url_ttl_s=8 * 86400))
     with pytest.raises(ValueError, match=r"scheme gs:// is not supported"):
-        open_storage(replace(base, storage_url="gs://bucket"))
-    folder = open_storage(replace(base, storage_url=str(tmp_path / "shared")))
+        open_storage(base.replace(storage_url="gs://bucket"))
+    folder = open_storage(base.replace(storage_url=str(tmp_path / "shared")))
     assert folder.location == str(tmp_path / "shared")
 
 

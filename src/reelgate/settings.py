@@ -1,33 +1,156 @@
 """Every ``REELGATE_*`` variable, declared once: type, default and a one-line description.
 
-This is the only module that reads the environment. The CLI mirrors each setting as a flag
-whose ``--help`` names the variable (see :func:`help_for`).
+Two pydantic-settings models: :class:`Settings` (the server: ``serve``, ``worker``, ``db``...)
+and :class:`ClientSettings` (the SDK and the client commands); ``REELGATE_DATA_DIR`` belongs to
+both. This is the only module that reads the environment, and only in ``from_env``: a model
+built in code (``Settings(data_dir=...)``) holds the values given and the defaults, never an
+operator's variables. The CLI mirrors each setting as a flag whose ``--help`` names the variable
+(see :func:`help_for`); the docs and deployment files are checked against :func:`variables`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import secrets
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class SettingError(ValueError):
+    """A setting's value breaks its rule; the message names the variable."""
+
 
 def _setting(env: str, default: Any, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+    """A setting read from the variable ``env``; ``help`` is its line in --help and the docs."""
+    return Field(default=default, description=help, validation_alias=env)
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path = _setting(
-        "REELGATE_DATA_DIR", Path("reelgate-data"), "directory for the SQLite store and files"
+class _Declared(BaseSettings):
+    """What both models share: frozen, typed values, read from a mapping by :meth:`from_env`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, case_sensitive=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the values given: the environment is read by from_env, once per process, so a
+        # model built in code (a test's, a sandbox's) never picks up an operator's variables.
+        return (init_settings,)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bool_spellings(cls, value: Any, info: ValidationInfo) -> Any:
+        """A bool from text: 1/true/yes/on or 0/false/no/off, any case; nothing else."""
+        field = cls.model_fields[info.field_name or ""]
+        if field.annotation is bool and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in _TRUE + _FALSE:
+                return lowered in _TRUE
+            raise ValueError(value)
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """The model from ``env`` (default: ``os.environ``), then ``overrides`` that are not None.
+
+        A variable set to the empty string counts as unset. A bad value raises
+        :class:`SettingError` naming the variable: ``REELGATE_PORT='x' is not a valid int``.
+        """
+        source = os.environ if env is None else env
+        given = {name: value for name, value in overrides.items() if value is not None}
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            raw = source.get(_env_of(field))
+            if raw is not None and raw != "" and name not in given:
+                values[name] = raw
+        values.update(given)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingError(_explain(cls, exc, values)) from None
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, checked like the original (the model is frozen)."""
+        return type(self)(**{**dict(self), **changes})
+
+
+def _env_of(field: FieldInfo) -> str:
+    return str(field.validation_alias)
+
+
+def _explain(model: type[_Declared], exc: ValidationError, values: Mapping[str, Any]) -> str:
+    """The first error of ``exc`` as one line that names the variable and the rule."""
+    error = exc.errors()[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, SettingError):
+        return str(cause)
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = model.model_fields.get(name)
+    if field is None:
+        return str(exc)
+    kind = _base_type(field.annotation)
+    return f"{_env_of(field)}={values.get(name)!r} is not a valid {getattr(kind, '__name__', kind)}"
+
+
+def _base_type(hint: Any) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+class _DataDir(_Declared):
+    data_dir: Path = _setting(
+        "REELGATE_DATA_DIR",
+        Path("reelgate-data"),
+        "directory for the SQLite store and files; clients read a local server's"
+        " credentials.json there",
+    )
+
+
+class ClientSettings(_DataDir):
+    """What the SDK and the client commands read when the caller passes nothing
+    (client/config.py decides which source wins)."""
+
+    base_url: str | None = _setting(
+        "REELGATE_BASE_URL",
+        None,
+        "server URL of the SDK and client commands (default: the base_url in"
+        " DATA_DIR/credentials.json, then http://127.0.0.1:8000)",
+    )
+    api_key: str | None = _setting(
+        "REELGATE_API_KEY", None, "API key the client sends (wins over an AK/SK pair)"
+    )
+    access_key: str | None = _setting(
+        "REELGATE_ACCESS_KEY", None, "AccessKey the client signs its JWTs with"
+    )
+    secret_key: str | None = _setting(
+        "REELGATE_SECRET_KEY", None, "SecretKey the client signs its JWTs with"
+    )
+
+
+class Settings(_DataDir):
+    """The server's settings, one frozen object passed to ``create_app(settings, ...)``."""
+
     database_url: str | None = _setting(
         "REELGATE_DATABASE_URL",
         None,
@@ -189,10 +312,12 @@ class Settings:
         " DATA_DIR/sandbox-admin.key)",
     )
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         _ = self.forwarded_allow  # a malformed list fails when the settings are read
         if self.log_format not in ("text", "json"):
-            raise ValueError(f"{env_name('log_format')}={self.log_format!r} is not text or json")
+            raise SettingError(f"{env_name('log_format')}={self.log_format!r} is not text or json")
+        return self
 
     @property
     def forwarded_allow(self) -> tuple[IPNetwork | str, ...]:
@@ -205,23 +330,11 @@ class Settings:
                 try:
                     allow.append(ipaddress.ip_network(item, strict=False))
                 except ValueError:
-                    raise ValueError(
+                    raise SettingError(
                         f"{env_name('forwarded_allow_ips')}: {item!r} is not an IP address,"
                         " a network (CIDR) or '*'"
                     ) from None
         return tuple(allow)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``env`` (default: ``os.environ``), then ``overrides`` that are not None."""
-        source = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = source.get(f.metadata["env"])
-            if raw is not None and raw != "":
-                values[f.name] = _convert(f.name, f.default, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
     @property
     def store_url(self) -> str:
@@ -317,39 +430,43 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def _convert(name: str, default: Any, raw: str) -> Any:
-    kind = _FIELD_TYPES[name]
-    try:
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        return kind(raw)
-    except ValueError:
-        env = _ENV_NAMES[name]
-        raise ValueError(f"{env}={raw!r} is not a valid {kind.__name__}") from None
+@dataclass(frozen=True)
+class Variable:
+    """One declared variable: the setting (field) it fills, its default and help line."""
+
+    env: str
+    setting: str
+    default: Any
+    help: str
 
 
-def _base_type(hint: Any) -> Any:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+def variables() -> dict[str, Variable]:
+    """Every declared ``REELGATE_*`` variable, the server's and the client's, by name."""
+    fields = {**Settings.model_fields, **ClientSettings.model_fields}
+    return {
+        _env_of(f): Variable(_env_of(f), name, f.default, f.description or "")
+        for name, f in fields.items()
+    }
 
 
-_FIELD_TYPES: dict[str, Any] = {
-    name: _base_type(hint) for name, hint in typing.get_type_hints(Settings).items()
-}
-_ENV_NAMES = {f.name: f.metadata["env"] for f in dataclasses.fields(Settings)}
+def _field(name: str) -> FieldInfo:
+    field = Settings.model_fields.get(name) or ClientSettings.model_fields.get(name)
+    if field is None:
+        raise KeyError(name)
+    return field
 
 
 def env_name(name: str) -> str:
     """The ``REELGATE_*`` variable of setting ``name`` (for messages that name a setting)."""
-    return str(_ENV_NAMES[name])
+    return _env_of(_field(name))
 
 
 def help_for(name: str) -> str:
     """``--help`` text for the flag that mirrors setting ``name``."""
-    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
-    return f"{f.metadata['help']} (env: {f.metadata['env']})"
+    field = _field(name)
+    return f"{field.description} (env: {_env_of(field)})"
+
+
+def default_of(name: str) -> Any:
+    """Setting ``name``'s default (None: unset, the code then decides)."""
+    return _field(name).default

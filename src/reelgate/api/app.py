@@ -27,6 +27,7 @@ from .routes import files_router, health_router, router
 from .sandbox_routes import sandbox_router
 from .service import Services
 from .studio import studio_router
+from .upstream_routes import upstream_router
 
 DESCRIPTION = """\
 Kling-compatible text-to-video API. Every route is served at its official path and under the
@@ -93,6 +94,7 @@ def create_app(
     app.include_router(router)
     app.include_router(router, prefix="/kling", include_in_schema=False)
     app.include_router(files_router)
+    app.include_router(upstream_router, include_in_schema=False)
     app.include_router(health_router)
     app.include_router(metrics_router)
     if emulator is not None:

@@ -7,9 +7,11 @@ how to resume, and exits with 130.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
@@ -91,6 +93,36 @@ class Connection:
         if self.data_dir:
             words += ["--data-dir", self.data_dir]
         return shlex.join(words)
+
+
+#: the options every client command takes, as Connection's fields (declared here only)
+CONNECTION_OPTIONS: dict[str, Any] = {
+    "base_url": BaseUrl,
+    "access_key": AccessKey,
+    "secret_key": SecretKey,
+    "api_key": ApiKey,
+    "data_dir": ClientDataDir,
+}
+
+
+def connected(command: Callable[..., None]) -> Callable[..., None]:
+    """``command(..., conn: Connection)`` as a typer command that takes the connection options
+    (``--base-url``, ``--access-key``, ``--secret-key``, ``--api-key``, ``--data-dir``) instead
+    of ``conn``, last in its ``--help``."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "conn"]
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in CONNECTION_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def run(*args: Any, **values: Any) -> None:
+        conn = Connection(**{name: values.pop(name, None) for name in CONNECTION_OPTIONS})
+        command(*args, conn=conn, **values)
+
+    run.__signature__ = signature.replace(parameters=[*own, *options])  # type: ignore[attr-defined]
+    return run
 
 
 def open_client(conn: Connection) -> Client:
@@ -200,6 +232,7 @@ def _finish(task: Task, conn: Connection, dest: str | None, waiting: Waiting) ->
         typer.echo(f"{task.id} {task.status}")
 
 
+@connected
 def generate(
     prompt: Annotated[str, typer.Argument(help="what the video shows", metavar="PROMPT")],
     output: Output = None,
@@ -242,14 +275,10 @@ def generate(
     timeout: Timeout = DEFAULT_WAIT_TIMEOUT,
     poll_interval: PollInterval = DEFAULT_POLL_INTERVAL,
     json_out: JsonOut = False,
-    base_url: BaseUrl = None,
-    access_key: AccessKey = None,
-    secret_key: SecretKey = None,
-    api_key: ApiKey = None,
-    data_dir: ClientDataDir = None,
+    *,
+    conn: Connection,
 ) -> None:
     """Create a text-to-video task, wait for it with a progress bar, download the MP4."""
-    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     given: dict[str, Any] = {
         "model_name": model,
         "mode": mode,
@@ -284,18 +313,15 @@ tasks_app = typer.Typer(
 
 
 @tasks_app.command("list")
+@connected
 def tasks_list(
     page: Annotated[int, typer.Option("--page", help="page number, 1..1000")] = 1,
     page_size: Annotated[int, typer.Option("--page-size", help="tasks per page, 1..500")] = 30,
     json_out: JsonOut = False,
-    base_url: BaseUrl = None,
-    access_key: AccessKey = None,
-    secret_key: SecretKey = None,
-    api_key: ApiKey = None,
-    data_dir: ClientDataDir = None,
+    *,
+    conn: Connection,
 ) -> None:
     """Your tasks, newest first."""
-    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         tasks = client.text2video.list(page=page, page_size=page_size)
     if json_out:
@@ -310,17 +336,14 @@ def tasks_list(
 
 
 @tasks_app.command("show")
+@connected
 def tasks_show(
     task_id: TaskId,
     json_out: JsonOut = False,
-    base_url: BaseUrl = None,
-    access_key: AccessKey = None,
-    secret_key: SecretKey = None,
-    api_key: ApiKey = None,
-    data_dir: ClientDataDir = None,
+    *,
+    conn: Connection,
 ) -> None:
     """One task's status, progress and video links."""
-    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.get(task_id)
     if json_out:
@@ -340,17 +363,14 @@ def tasks_show(
 
 
 @tasks_app.command("cancel")
+@connected
 def tasks_cancel(
     task_id: TaskId,
     json_out: JsonOut = False,
-    base_url: BaseUrl = None,
-    access_key: AccessKey = None,
-    secret_key: SecretKey = None,
-    api_key: ApiKey = None,
-    data_dir: ClientDataDir = None,
+    *,
+    conn: Connection,
 ) -> None:
     """Cancel a queued or running task (it ends failed, free; a running one within a second)."""
-    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.cancel(task_id)
     if json_out:
@@ -361,6 +381,7 @@ def tasks_cancel(
 
 
 @tasks_app.command("wait")
+@connected
 def tasks_wait(
     task_id: TaskId,
     output: Annotated[
@@ -369,20 +390,17 @@ def tasks_wait(
     timeout: Timeout = DEFAULT_WAIT_TIMEOUT,
     poll_interval: PollInterval = DEFAULT_POLL_INTERVAL,
     json_out: JsonOut = False,
-    base_url: BaseUrl = None,
-    access_key: AccessKey = None,
-    secret_key: SecretKey = None,
-    api_key: ApiKey = None,
-    data_dir: ClientDataDir = None,
+    *,
+    conn: Connection,
 ) -> None:
     """Wait for a task with a progress bar; with -o, download its video."""
-    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.get(task_id)
         _finish(task, conn, output, Waiting(timeout, poll_interval, json_out))
 
 
 @tasks_app.command("download")
+@connected
 def tasks_download(
     task_id: TaskId,
     output: Output = None,
@@ -390,14 +408,10 @@ def tasks_download(
         bool, typer.Option("--watermarked", help="the watermarked copy")
     ] = False,
     json_out: JsonOut = False,
-    base_url: BaseUrl = None,
-    access_key: AccessKey = None,
-    secret_key: SecretKey = None,
-    api_key: ApiKey = None,
-    data_dir: ClientDataDir = None,
+    *,
+    conn: Connection,
 ) -> None:
     """Download a finished task's video and print its path."""
-    conn = Connection(base_url, access_key, secret_key, api_key, data_dir)
     with reported_errors(), open_client(conn) as client:
         task = client.text2video.get(task_id)
         path = task.download(output, watermarked=watermarked)

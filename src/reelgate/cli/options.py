@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from reelgate.settings import Settings, help_for
+from reelgate.settings import default_of, help_for
 
 #: plain help (click's): flags read as flags, defaults as ``[default: …]``
 MARKUP_MODE = None
@@ -17,7 +16,7 @@ MARKUP_MODE = None
 def mirror(flag: str, name: str) -> Any:
     """A ``typer.Option`` for setting ``name``: None means "not given", so the variable and then
     the setting's own default apply; ``--help`` shows that default when it is a value."""
-    default = next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+    default = default_of(name)
     shown = "" if default is None else f"  [default: {default}]"
     return typer.Option(flag, help=help_for(name) + shown, show_default=False)
 

@@ -8,7 +8,6 @@ imports (the server stack) happen inside the command, so ``reelgate --help`` sta
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import shutil
 import signal
@@ -120,7 +119,7 @@ async def _run(settings: Settings, creds: dict[str, str], json_out: bool) -> Non
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     port = sock.getsockname()[1]
-    settings = dataclasses.replace(settings, port=port)
+    settings = settings.replace(port=port)
     async with AsyncExitStack() as stack:
         app, store = await build_app(settings, stack, bootstrap=False)
         await SandboxControl(store.engine, store.clock).ensure_account(

@@ -2,8 +2,9 @@
 
 Each of the three is taken from the first source that has it: the arguments, then the
 ``REELGATE_BASE_URL`` / ``REELGATE_ACCESS_KEY`` + ``REELGATE_SECRET_KEY`` / ``REELGATE_API_KEY``
-variables, then ``credentials.json`` in the data directory of a local ``reelgate serve``
-(the ``data_dir`` argument, else ``$REELGATE_DATA_DIR``, default ``./reelgate-data``).
+variables (declared in :class:`reelgate.settings.ClientSettings`), then ``credentials.json``
+in the data directory of a local ``reelgate serve`` (the ``data_dir`` argument, else
+``$REELGATE_DATA_DIR``, default ``./reelgate-data``).
 Credentials are taken as a set from one source (a key from the environment never pairs with a
 secret from the file), and an API key wins over an AK/SK pair of the same source. The file's
 credentials are only sent to the server the file describes, never to another base URL.
@@ -12,7 +13,6 @@ credentials are only sent to the server the file describes, never to another bas
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from reelgate.settings import ClientSettings, default_of
+
 from .auth import ApiKeyAuth, JWTAuth
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-DEFAULT_DATA_DIR = "reelgate-data"
+DEFAULT_DATA_DIR = str(default_of("data_dir"))
 CREDENTIALS_FILE = "credentials.json"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -85,9 +87,9 @@ def normalize_base_url(url: str) -> str:
     return url
 
 
-def credentials_path(env: Mapping[str, str], data_dir: Path | str | None = None) -> Path:
+def credentials_path(declared: ClientSettings, data_dir: Path | str | None = None) -> Path:
     """``credentials.json`` in ``data_dir``, else in ``$REELGATE_DATA_DIR``, else the default."""
-    return Path(data_dir or env.get("REELGATE_DATA_DIR") or DEFAULT_DATA_DIR) / CREDENTIALS_FILE
+    return Path(data_dir or declared.data_dir) / CREDENTIALS_FILE
 
 
 def read_credentials_file(path: Path) -> dict[str, Any]:
@@ -121,18 +123,14 @@ def resolve_config(
     data_dir: Path | str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ClientConfig:
-    env = os.environ if env is None else env
+    declared = ClientSettings.from_env(env)
     given = Credentials(api_key, access_key, secret_key)
-    from_env = Credentials(
-        env.get("REELGATE_API_KEY") or None,
-        env.get("REELGATE_ACCESS_KEY") or None,
-        env.get("REELGATE_SECRET_KEY") or None,
-    )
-    chosen_url = base_url or env.get("REELGATE_BASE_URL") or None
+    from_env = Credentials(declared.api_key, declared.access_key, declared.secret_key)
+    chosen_url = base_url or declared.base_url
     file: dict[str, Any] = {}
     path: Path | None = None
     if chosen_url is None or not (given.present or from_env.present):
-        path = credentials_path(env, data_dir)
+        path = credentials_path(declared, data_dir)
         file = read_credentials_file(path)
     file_url = normalize_base_url(file.get("base_url") or DEFAULT_BASE_URL)
     url = normalize_base_url(chosen_url) if chosen_url else file_url

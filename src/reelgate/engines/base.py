@@ -6,13 +6,17 @@ thread's event loop, and persists the :class:`Output`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from reelgate.domain.models import ModelSpec
 from reelgate.domain.requests import Text2VideoRequest
+
+
+async def _nowhere(state: Mapping[str, Any]) -> None:
+    """The checkpoint of a job run outside a worker: nothing to keep it in."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,14 @@ class Job:
     # the task's stored params: the request plus what the API stored for the engine (the
     # sandbox reads its scenario under domain.scenarios.SCENARIO_PARAM)
     params: Mapping[str, Any] = field(default_factory=dict)
+    # what an earlier attempt of this task saved with ``checkpoint`` ({}: a first attempt)
+    state: Mapping[str, Any] = field(default_factory=dict)
+    # saves ``state`` (JSON) durably for later attempts before returning; raises
+    # TaskCancelledError when the worker no longer holds the task
+    checkpoint: Callable[[Mapping[str, Any]], Awaitable[None]] = _nowhere
+    # reelgate's own URL for a provider's callback about this task (an upstream engine may
+    # hand it upstream; it never sees the client's callback_url)
+    hook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class VideoFile:
 class Output:
     videos: list[VideoFile]
     extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"seed": 42}
+    units: str | None = None  # what the task cost, when the engine knows (an upstream's figure)
 
 
 class Progress(Protocol):
@@ -58,6 +71,25 @@ class TaskCancelledError(EngineError):
 
     def __init__(self, message: str = "task was cancelled") -> None:
         super().__init__(message)
+
+
+class RetryLater(EngineError):
+    """The engine's provider is busy (throttled, at its concurrency limit): the task goes back
+    to ``submitted`` and is claimed again after ``delay_s``, the attempt not counted."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+@dataclass(frozen=True)
+class SlotPool:
+    """Models whose tasks run in their own pool of ``slots`` (an engine declares these through
+    an optional ``slot_pools()`` method): I/O-bound tasks, such as an upstream account's, do not
+    take the compute slots of ``REELGATE_WORKERS``."""
+
+    models: tuple[str, ...]
+    slots: int
 
 
 @runtime_checkable

@@ -8,12 +8,24 @@ write a result. Each status change writes an outbox event in the same transactio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, Row, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,6 +55,7 @@ from .tables import access_keys, accounts, api_keys, tasks
 from .wakeup import TaskWakeup
 
 UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
+RENEW_CHUNK = 500  # tasks per statement of renew_leases (SQLite bounds its parameters)
 
 
 @dataclass(frozen=True)
@@ -60,9 +73,11 @@ class NewTask:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """A renewed lease; ``cancel_reason``: the task was asked to stop (end it with that)."""
+    """A renewed lease; ``cancel_reason``: the task was asked to stop (end it with that);
+    ``pokes``: upstream callbacks received so far (a change: poll the upstream now)."""
 
     cancel_reason: str | None = None
+    pokes: int = 0
 
 
 class Store(Outbox):
@@ -366,7 +381,7 @@ class Store(Outbox):
             )
             if max_attempts is not None:
                 claimable = and_(claimable, tasks.c.attempts < max_attempts)
-            query = select(tasks.c.task_id, tasks.c.status).where(claimable)
+            query = select(tasks.c.task_id, tasks.c.status, tasks.c.started_at).where(claimable)
             if models is not None:
                 query = query.where(tasks.c.model_name.in_(list(models)))
             query = query.order_by(tasks.c.created_at).limit(1)
@@ -393,7 +408,8 @@ class Store(Outbox):
             if row is None:
                 return None
             record = _row_to_task(row)
-            wrote_event = found.status == TaskStatus.SUBMITTED.value
+            # a deferred task (defer_task) was processing before: the client saw that already
+            wrote_event = found.status == TaskStatus.SUBMITTED.value and found.started_at is None
             if wrote_event:
                 await add_event(conn, record)
         if wrote_event:
@@ -574,6 +590,87 @@ class Store(Outbox):
             await add_event(conn, _row_to_task(row))
         self._events_written()
         return True
+
+    async def renew_leases(
+        self, worker_id: str, lease_s: float, progress: Mapping[str, int]
+    ) -> dict[str, Heartbeat | None]:
+        """:meth:`heartbeat` for every task ``worker_id`` holds, in one write per
+        ``RENEW_CHUNK`` tasks: ``progress`` maps each task to its progress; the answer maps
+        each to its :class:`Heartbeat`, or None where the lease is lost."""
+        answers: dict[str, Heartbeat | None] = dict.fromkeys(progress)
+        expires = self.clock() + int(lease_s * 1000)
+        ids = list(progress)
+        for start in range(0, len(ids), RENEW_CHUNK):
+            chunk = ids[start : start + RENEW_CHUNK]
+            percent = case(
+                {task_id: max(0, min(100, int(progress[task_id]))) for task_id in chunk},
+                value=tasks.c.task_id,
+                else_=tasks.c.progress,
+            )
+            async with self._writer() as conn:
+                rows = await conn.execute(
+                    update(tasks)
+                    .where(
+                        tasks.c.task_id.in_(chunk),
+                        tasks.c.status == TaskStatus.PROCESSING.value,
+                        tasks.c.lease_owner == worker_id,
+                    )
+                    .values(lease_expires_at=expires, progress=percent)
+                    .returning(tasks.c.task_id, tasks.c.cancel_reason, tasks.c.pokes)
+                )
+                for row in rows:
+                    answers[row.task_id] = Heartbeat(row.cancel_reason, int(row.pokes or 0))
+        return answers
+
+    async def poke_task(self, task_id: str) -> bool:
+        """Count an upstream callback for a running task (its worker sees the count change
+        with its next heartbeat and polls the upstream). False: no such running task."""
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.task_id == task_id, tasks.c.status.in_(UNFINISHED))
+                .values(pokes=tasks.c.pokes + 1)
+            )
+        return bool(result.rowcount == 1)
+
+    # -- engine state (Job.state / Job.checkpoint) ----------------------------------------
+
+    async def engine_state(self, task_id: str) -> dict[str, Any]:
+        """What the task's engine saved with :meth:`save_engine_state` (``{}``: nothing)."""
+        async with self._reader() as conn:
+            row = (
+                await conn.execute(select(tasks.c.engine_state).where(tasks.c.task_id == task_id))
+            ).first()
+        return dict(row.engine_state or {}) if row is not None else {}
+
+    async def save_engine_state(self, task_id: str, worker_id: str, state: dict[str, Any]) -> bool:
+        """Replace the engine state of a task ``worker_id`` holds. False: the lease is lost."""
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks).where(*self._held(task_id, worker_id)).values(engine_state=state)
+            )
+        return bool(result.rowcount == 1)
+
+    async def defer_task(self, task_id: str, worker_id: str, delay_s: float) -> bool:
+        """Give a held task back as ``submitted``, claimable after ``delay_s``; the attempt is
+        not counted (the engine's provider was busy, not the task at fault). No event is
+        written, nor by the next claim: the client saw ``processing`` once. False: the lease
+        is lost."""
+        now = self.clock()
+        async with self._writer() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(*self._held(task_id, worker_id))
+                .values(
+                    status=TaskStatus.SUBMITTED.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=tasks.c.attempts - 1,  # held: the claim counted one
+                    run_after=now + int(max(0.0, delay_s) * 1000),
+                    updated_at=now,
+                )
+            )
+        return bool(result.rowcount == 1)
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -82,6 +82,10 @@ tasks = Table(
     Column("run_after", BigInteger, nullable=False, default=0, server_default="0"),
     # the first claim (submitted -> processing), for the processing timeout; NULL: not yet
     Column("started_at", BigInteger, nullable=True),
+    # what the task's engine saved for later attempts (Job.checkpoint); NULL: nothing
+    Column("engine_state", JSON, nullable=True),
+    # upstream callbacks received for the task: a change tells its worker to poll it now
+    Column("pokes", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("account_id", "external_task_id", name="uq_tasks_account_external"),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),

@@ -28,14 +28,24 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reelgate.domain.hooks import upstream_hook_url
 from reelgate.domain.models import Catalog, ModelSpec
 from reelgate.domain.requests import Text2VideoRequest
 from reelgate.domain.tasks import TaskRecord, timed_out_message, video_id
-from reelgate.engines.base import Engine, EngineError, Job, Output, TaskCancelledError
+from reelgate.engines.base import (
+    Engine,
+    EngineError,
+    Job,
+    Output,
+    RetryLater,
+    SlotPool,
+    TaskCancelledError,
+)
 from reelgate.engines.pacing import Pacer
 from reelgate.logs import task_id_var
 from reelgate.metrics import STORAGE_ERRORS, TASK_RUN
@@ -58,6 +68,9 @@ class _Running:
     deadline_ms: int | None = None  # the processing timeout, on the store's clock
     timeout_s: float = 0.0
     stop_reason: str | None = None  # cancelled by the client, or timed out: the task's message
+    pool: int = 0  # index of the slot pool the task runs in
+    beating: bool = True  # its lease is renewed by the worker's heartbeat
+    pokes: int = 0  # upstream callbacks seen for it
 
 
 class Worker:
@@ -88,12 +101,34 @@ class Worker:
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._warmups: list[asyncio.Task[Any]] = []
+        self._beats: asyncio.Task[None] | None = None
+        self._stops: set[asyncio.Task[None]] = set()
         self._models = [spec.id for spec in catalog.specs]
+        self.pools = self._slot_pools()
+        self._pool_load = [0] * len(self.pools)
+
+    def _slot_pools(self) -> list[SlotPool]:
+        """The compute pool (``slots``) for every model no engine pools on its own, then the
+        pools engines declare (``slot_pools()``: an upstream account's concurrency)."""
+        served = set(self._models)
+        declared: list[SlotPool] = []
+        for engine in self.engines.values():
+            slot_pools = getattr(engine, "slot_pools", None)
+            if callable(slot_pools):
+                for pool in slot_pools():
+                    models = tuple(m for m in pool.models if m in served)
+                    if models:
+                        declared.append(SlotPool(models, max(1, pool.slots)))
+        pooled = {m for pool in declared for m in pool.models}
+        compute = tuple(m for m in self._models if m not in pooled)
+        return [SlotPool(compute, self.slots), *declared]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._claim_loop(), name="reelgate-worker")
+        self._beats = asyncio.create_task(self._heartbeats(), name="reelgate-heartbeat")
+        self._beats.add_done_callback(self._heartbeats_ended)
         for name, engine in self.engines.items():
             warm_up = getattr(engine, "warm_up", None)
             if callable(warm_up):  # load weights now rather than on the first task
@@ -117,6 +152,10 @@ class Worker:
                 run.cancel.set()  # engines see cancelled() and stop between steps
             if still:
                 await asyncio.wait(still, timeout=10)
+        if self._beats is not None:
+            self._beats.cancel()
+            await asyncio.gather(self._beats, return_exceptions=True)
+        await asyncio.gather(*self._stops, return_exceptions=True)
 
     async def run_until_stopped(self) -> None:
         await self.start()
@@ -137,29 +176,35 @@ class Worker:
                 await self.store.fail_abandoned()
                 await self.store.fail_exhausted(self.settings.max_attempts)
                 claimed = False
-                while len(self._running) < self.slots and not self._stopping.is_set():
-                    record = await self.store.claim_task(
-                        self.worker_id,
-                        self.settings.lease_s,
-                        self._models,
-                        max_attempts=self.settings.max_attempts,
-                    )
-                    if record is None:
-                        break
-                    claimed = True
-                    run = self._running_for(record)
-                    self._running[record.task_id] = run
-                    run.task = asyncio.create_task(
-                        self._execute(run), name=f"task-{record.task_id}"
-                    )
+                for index, pool in enumerate(self.pools):
+                    claimed = await self._claim_into(index, pool) or claimed
                 idle = self.poll_interval_s if claimed else min(idle * 1.5, 1.0)
             except Exception:  # the store may be briefly unreachable; keep the worker alive
                 log.exception("claim loop error")
                 idle = 2.0
             await self._idle(idle)
 
-    def _running_for(self, record: TaskRecord) -> _Running:
-        run = _Running(record)
+    async def _claim_into(self, index: int, pool: SlotPool) -> bool:
+        """Fill the free slots of one pool; True when something was claimed."""
+        claimed = False
+        while pool.models and self._pool_load[index] < pool.slots and not self._stopping.is_set():
+            record = await self.store.claim_task(
+                self.worker_id,
+                self.settings.lease_s,
+                pool.models,
+                max_attempts=self.settings.max_attempts,
+            )
+            if record is None:
+                break
+            claimed = True
+            run = self._running_for(record, index)
+            self._running[record.task_id] = run
+            self._pool_load[index] += 1
+            run.task = asyncio.create_task(self._execute(run), name=f"task-{record.task_id}")
+        return claimed
+
+    def _running_for(self, record: TaskRecord, pool: int = 0) -> _Running:
+        run = _Running(record, pool=pool)
         spec = self.catalog.get(record.model_name)
         if spec is not None:
             run.timeout_s = spec.timing.timeout(self.settings.task_timeout_s)
@@ -185,7 +230,10 @@ class Worker:
 
     async def _idle(self, seconds: float) -> None:
         """Sleep until a new task is signalled, the worker stops, or ``seconds`` pass."""
-        if len(self._running) >= self.slots:
+        if all(
+            load >= pool.slots or not pool.models
+            for load, pool in zip(self._pool_load, self.pools, strict=True)
+        ):
             # Busy: a finishing task frees a slot, so poll at the short interval.
             seconds = self.poll_interval_s
         waits = [
@@ -203,7 +251,6 @@ class Worker:
         record = run.record
         task_id_var.set(record.task_id)  # this asyncio task's log lines carry it
         started = time.perf_counter()
-        heartbeat = asyncio.create_task(self._heartbeat(run))
         workdir = self._workdir(record)
         try:
             await self._generate_and_store(run, workdir)
@@ -215,11 +262,10 @@ class Worker:
                 log.exception("task %s: unexpected worker error", record.task_id)
                 await self._fail(run, "internal error while finishing the task")
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            run.beating = False
             shutil.rmtree(workdir, ignore_errors=True)
-            self._running.pop(record.task_id, None)
+            if self._running.pop(record.task_id, None) is not None:
+                self._pool_load[run.pool] -= 1
             TASK_RUN.labels(record.model_name).observe(time.perf_counter() - started)
 
     async def _generate_and_store(self, run: _Running, workdir: Path) -> None:
@@ -229,6 +275,13 @@ class Worker:
             await self._fail(run, f"model {record.model_name} is no longer served")
             return
         await asyncio.to_thread(_fresh_dir, workdir, record.attempts)
+
+        async def checkpoint(state: Mapping[str, Any]) -> None:
+            if not await self.store.save_engine_state(record.task_id, self.worker_id, dict(state)):
+                run.lease_lost = True
+                run.cancel.set()
+                raise TaskCancelledError("the worker lost the task")
+
         job = Job(
             task_id=record.task_id,
             model=spec,
@@ -236,12 +289,22 @@ class Worker:
             workdir=workdir,
             attempt=record.attempts,
             params=record.params,
+            state=await self.store.engine_state(record.task_id),
+            checkpoint=checkpoint,
+            hook_url=upstream_hook_url(
+                self.settings.base_url, self.settings.link_secret(), record.task_id
+            ),
         )
 
         try:
             output = await self._generate(run, spec, job)
         except TaskCancelledError:
             await self._after_cancel(run)
+            return
+        except RetryLater as later:
+            if not run.lease_lost and run.stop_reason is None:
+                log.info("task %s: %s; retrying in %.1fs", record.task_id, later, later.delay_s)
+                await self.store.defer_task(record.task_id, self.worker_id, later.delay_s)
             return
         except Exception as exc:
             full = storage_full(exc)
@@ -263,7 +326,9 @@ class Worker:
         except Exception:
             STORAGE_ERRORS.labels("put").inc()
             raise
-        ok = await self.store.finish_task(record.task_id, self.worker_id, result)
+        ok = await self.store.finish_task(
+            record.task_id, self.worker_id, result, units=output.units
+        )
         if not ok:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
 
@@ -349,28 +414,67 @@ class Worker:
         if not run.lease_lost:
             await self.store.fail_task(run.record.task_id, self.worker_id, message)
 
-    async def _heartbeat(self, run: _Running) -> None:
+    async def _heartbeats(self) -> None:
+        """Renew the leases of every task this worker runs in one store call per interval
+        (thousands of upstream tasks in flight would not survive a write per task per second);
+        stop a task whose client asked to cancel, whose lease was lost, or that timed out."""
         interval = min(1.0, self.settings.lease_s / 3)
         while True:
-            if run.deadline_ms is not None and self.store.clock() >= run.deadline_ms:
-                await self._stop(run, timed_out_message(run.timeout_s))
-                return
             await asyncio.sleep(interval)
-            try:
-                beat = await self.store.heartbeat(
-                    run.record.task_id, self.worker_id, self.settings.lease_s, int(run.progress)
-                )
-            except Exception:
-                log.exception("heartbeat failed for task %s", run.record.task_id)
+            now = self.store.clock()
+            beating: dict[str, _Running] = {}
+            for task_id, run in list(self._running.items()):
+                if not run.beating:
+                    continue
+                if run.deadline_ms is not None and now >= run.deadline_ms:
+                    self._stop_soon(run, timed_out_message(run.timeout_s))
+                else:
+                    beating[task_id] = run
+            if not beating:
                 continue
-            if beat is None:
-                log.warning("task %s: lease lost; cancelling", run.record.task_id)
-                run.lease_lost = True
-                run.cancel.set()
-                return
-            if beat.cancel_reason is not None:
-                await self._stop(run, beat.cancel_reason)
-                return
+            progress = {task_id: int(run.progress) for task_id, run in beating.items()}
+            try:
+                beats = await self.store.renew_leases(
+                    self.worker_id, self.settings.lease_s, progress
+                )
+            except Exception:  # the store may be briefly unreachable; leases outlast a beat
+                log.exception("heartbeat failed for %d task(s)", len(beating))
+                continue
+            for task_id, beat in beats.items():
+                run = beating[task_id]
+                if not run.beating:
+                    continue  # ended while the heartbeat was in flight
+                if beat is None:
+                    log.warning("task %s: lease lost; cancelling", task_id)
+                    run.beating = False
+                    run.lease_lost = True
+                    run.cancel.set()
+                elif beat.cancel_reason is not None:
+                    self._stop_soon(run, beat.cancel_reason)
+                elif beat.pokes != run.pokes:
+                    run.pokes = beat.pokes
+                    self._poke(run)
+
+    def _poke(self, run: _Running) -> None:
+        """The upstream called back about this task: its engine polls it now."""
+        spec = self.catalog.get(run.record.model_name)
+        engine = self.engines.get(spec.engine) if spec is not None else None
+        poke = getattr(engine, "poke", None)
+        if callable(poke):
+            poke(run.record.task_id)
+
+    def _heartbeats_ended(self, beats: asyncio.Task[None]) -> None:
+        """The heartbeat is watched: if it dies, the worker stops instead of losing leases."""
+        if beats.cancelled() or beats.exception() is None:
+            return
+        log.critical("the heartbeat died (%r); stopping the worker", beats.exception())
+        self.request_stop()
+
+    def _stop_soon(self, run: _Running, reason: str) -> None:
+        run.beating = False
+        stop = asyncio.create_task(self._stop(run, reason))
+        self._stops.add(stop)
+        stop.add_done_callback(self._stops.discard)
 
     async def _stop(self, run: _Running, reason: str) -> None:
         """End the task ``failed`` with ``reason`` now, and tell the engine to stop."""
