@@ -1,7 +1,11 @@
 """Frames (and optionally audio) to an H.264 MP4, a watermarked copy and a thumbnail, in one pass.
 
-One pass matters: ``frames`` may be a generator that renders 1080p frames on demand, and no more
-than one frame is held at a time, so memory stays flat whatever the clip's length. Outputs are
+One pass matters: ``frames`` may be a generator that renders 1080p frames on demand, and only a
+few frames are held at a time, so memory stays flat whatever the clip's length. Each frame is
+converted to YUV once; the watermarked copy is that YUV frame with the mark blended into its
+corner. Each MP4 is encoded in its own thread (x264 and swscale release the GIL), fed through a
+short queue, so the encoders run beside the caller producing the next frame. Each encoder is
+single-threaded and sees its frames in order, so the bytes do not depend on the threads. Outputs are
 written under ``<name>.part`` and renamed only once every output is complete, so a reader never
 sees half a file and a failure (or an exception raised by the frame generator, such as a
 cancellation) leaves nothing behind.
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +89,11 @@ def encode_clip(
     planar = None if audio is None else as_planar(audio, sample_rate)
     targets = [out_path] if watermarked_path is None else [out_path, watermarked_path]
     writers: list[_Mp4Writer] = []
+    feeds: list[_EncoderThread] = []
     try:
         for path in targets:
             writers.append(_Mp4Writer(path, fps, width, height, settings, planar, sample_rate))
+        feeds = [_EncoderThread(writer) for writer in writers]
         watermark = Watermark(width, height, watermark_text) if watermarked_path else None
         thumbnail: Image.Image | None = None
         count = 0
@@ -93,23 +101,24 @@ def encode_clip(
             frame = _checked(array, width, height, count)
             if thumbnail_path is not None and thumbnail is None:
                 thumbnail = make_thumbnail(frame, settings.thumbnail_max_side)
-            writers[0].add_frame(frame, count)
+            yuv = _to_yuv420(frame)
+            feeds[0].put(yuv, count)
             if watermark is not None:
-                writers[1].add_frame(watermark.apply(frame), count)
+                feeds[1].put(_watermarked(yuv, watermark), count)
             count += 1
         if count == 0:
             raise ValueError("frames is empty: a clip needs at least one frame")
-        for writer in writers:
-            writer.close()
+        for feed in feeds:
+            feed.finish()
         for writer in writers:
             writer.publish()
         if thumbnail is not None and thumbnail_path is not None:
             save_jpeg(thumbnail, thumbnail_path, settings.thumbnail_quality)
     except av.FFmpegError as exc:
-        _abort(writers)
+        _abort(feeds, writers)
         raise MediaError(f"cannot encode {out_path}: {exc}") from exc
     except BaseException:
-        _abort(writers)
+        _abort(feeds, writers)
         raise
     return ClipInfo(
         path=out_path,
@@ -137,9 +146,75 @@ def _checked(array: NDArray[np.uint8], width: int, height: int, index: int) -> N
     return np.ascontiguousarray(array)
 
 
-def _abort(writers: list[_Mp4Writer]) -> None:
+def _to_yuv420(array: NDArray[np.uint8]) -> av.VideoFrame:
+    source = av.VideoFrame.from_numpy_buffer(
+        array, format="rgb24" if array.shape[2] == 3 else "rgba"
+    )
+    return source.reformat(
+        format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+    )
+
+
+def _watermarked(frame: av.VideoFrame, watermark: Watermark) -> av.VideoFrame:
+    # a copy: the clean frame goes to its own encoder unchanged
+    planes = np.asarray(frame.to_ndarray(), dtype=np.uint8)
+    watermark.apply_yuv420(planes)
+    marked = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    marked.colorspace, marked.color_range = frame.colorspace, frame.color_range
+    return marked
+
+
+def _abort(feeds: list[_EncoderThread], writers: list[_Mp4Writer]) -> None:
+    for feed in feeds:
+        feed.stop()
     for writer in writers:
         writer.abort()
+
+
+class _EncoderThread:
+    """Feeds one writer from a short queue in its own thread; its errors surface in the caller
+    at the next :meth:`put` or at :meth:`finish`."""
+
+    _DEPTH = 3  # frames waiting per encoder: enough to ride out jitter, memory stays flat
+
+    def __init__(self, writer: _Mp4Writer) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(self._DEPTH)
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"encode {writer.path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        item = self._queue.get()
+        while item is not None:
+            if self._error is None:
+                try:
+                    self._writer.add_frame(*item)
+                except BaseException as exc:  # re-raised in the caller; keep draining
+                    self._error = exc
+            item = self._queue.get()
+
+    def put(self, frame: av.VideoFrame, index: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((frame, index))
+
+    def stop(self) -> None:
+        """End the thread once it has taken every queued frame (idempotent)."""
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def finish(self) -> None:
+        """Encode the queued frames, flush the encoder and close the file."""
+        self.stop()
+        if self._error is not None:
+            raise self._error
+        self._writer.close()
 
 
 class _Mp4Writer:
@@ -197,13 +272,8 @@ class _Mp4Writer:
             self._audio.bit_rate = settings.audio_bit_rate
             self._feed = AudioFeed(planar, sample_rate, fps)
 
-    def add_frame(self, array: NDArray[np.uint8], index: int) -> None:
-        source = av.VideoFrame.from_numpy_buffer(
-            array, format="rgb24" if array.shape[2] == 3 else "rgba"
-        )
-        frame = source.reformat(
-            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
-        )
+    def add_frame(self, frame: av.VideoFrame, index: int) -> None:
+        """Encode ``frame`` (``yuv420p``, BT.709 limited range) as frame number ``index``."""
         frame.pts = index
         self._container.mux(self._video.encode(frame))
         # Audio goes in step with the video so the muxer can interleave without buffering.

@@ -99,6 +99,7 @@ class Worker:
         self._last_workdir_sweep: float | None = None
         self._running: dict[str, _Running] = {}
         self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()  # a running task ended: claim again at once
         self._loop_task: asyncio.Task[None] | None = None
         self._warmups: list[asyncio.Task[Any]] = []
         self._beats: asyncio.Task[None] | None = None
@@ -171,6 +172,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         idle = self.poll_interval_s
         while not self._stopping.is_set():
+            self._slot_freed.clear()  # set again by a task ending from here on
             try:
                 await self._sweep_workdirs_when_due()
                 await self.store.fail_abandoned()
@@ -234,11 +236,12 @@ class Worker:
             load >= pool.slots or not pool.models
             for load, pool in zip(self._pool_load, self.pools, strict=True)
         ):
-            # Busy: a finishing task frees a slot, so poll at the short interval.
+            # Busy: a finishing task frees a slot (and wakes us), so poll at the short interval.
             seconds = self.poll_interval_s
         waits = [
             asyncio.create_task(self._stopping.wait()),
             asyncio.create_task(self.store.wait_for_tasks(seconds)),
+            asyncio.create_task(self._slot_freed.wait()),
         ]
         _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
@@ -266,6 +269,7 @@ class Worker:
             shutil.rmtree(workdir, ignore_errors=True)
             if self._running.pop(record.task_id, None) is not None:
                 self._pool_load[run.pool] -= 1
+            self._slot_freed.set()
             TASK_RUN.labels(record.model_name).observe(time.perf_counter() - started)
 
     async def _generate_and_store(self, run: _Running, workdir: Path) -> None:

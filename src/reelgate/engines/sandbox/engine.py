@@ -15,9 +15,9 @@ from reelgate.engines.base import Cancelled, EngineError, Job, Output, Progress,
 from reelgate.media import ClipInfo
 
 from .catalog import ENGINE_NAME, Behaviour, sandbox_models
-from .pacing import FrameTracker, Pacer, ReadControl
+from .pacing import Pacer, ReadControl
 from .plan import ClipPlan, plan_clip
-from .render import render_clip
+from .process import RenderPool
 from .scenario import SIMULATED_CRASH, SIMULATED_FAILURE, scenario_for
 
 
@@ -30,7 +30,7 @@ class TaskControl(Protocol):
 class SandboxEngine:
     """``SandboxEngine(entries, data_dir, control)``: the ``sandbox`` entry point of
     ``reelgate.engines``. Without ``control`` (set it with :meth:`connect`), a stalled task
-    ends only when cancelled."""
+    ends only when cancelled. Clips render in the child processes of ``renders``."""
 
     name = ENGINE_NAME
 
@@ -39,10 +39,12 @@ class SandboxEngine:
         entries: Sequence[Mapping[str, Any]] = (),
         data_dir: Path | None = None,
         control: TaskControl | None = None,
+        renders: RenderPool | None = None,
     ) -> None:
         self._models = sandbox_models(entries)
         self.data_dir = data_dir  # unused: everything a task writes goes to its job.workdir
         self.control = control
+        self.renders = renders if renders is not None else RenderPool()
 
     def connect(self, control: TaskControl) -> None:
         """Read ``/_sandbox`` signals (release, finish, advance) from ``control``."""
@@ -78,7 +80,7 @@ class SandboxEngine:
             if scenario.crash:
                 raise RuntimeError(SIMULATED_CRASH)
             raise EngineError(failure)
-        clip = await _render(job, plan, pacer)
+        clip = await _render(self.renders, job, plan, pacer)
         progress(100.0)
         return Output(
             videos=[
@@ -93,31 +95,23 @@ class SandboxEngine:
         )
 
     async def aclose(self) -> None:
-        return None
+        await asyncio.to_thread(self.renders.close)
 
 
-async def _render(job: Job, plan: ClipPlan, pacer: Pacer) -> ClipInfo:
-    """Render in a thread while the loop paces, reports and polls for cancellation."""
-    tracker = FrameTracker(plan.frame_count)
+async def _render(renders: RenderPool, job: Job, plan: ClipPlan, pacer: Pacer) -> ClipInfo:
+    """Render in a child process while the loop paces, reports and polls for cancellation."""
     job.workdir.mkdir(parents=True, exist_ok=True)
-    work: asyncio.Future[ClipInfo] = asyncio.ensure_future(
-        asyncio.to_thread(
-            render_clip,
-            plan,
-            job.workdir,
-            watermark=job.request.watermark,
-            before_frame=tracker.before_frame,
-        )
-    )
+    call = renders.start(plan, job.workdir, watermark=job.request.watermark)
+    work = call.future
     try:
-        await pacer.follow(work, tracker.fraction)
+        await pacer.follow(work, call.fraction)
     except BaseException:  # cancelled(), the task itself cancelled, or a failing callback
-        tracker.cancel()  # the thread stops at the next frame and removes its partial files
+        call.cancel()  # the child stops at the next frame and removes its partial files
         await asyncio.wait({work})
         if not work.cancelled() and work.exception() is None:
             _remove(work.result())  # finished during a slow-down: nothing may be left behind
         raise
-    return work.result()  # re-raises what the thread raised
+    return work.result()  # re-raises what the child raised
 
 
 def _remove(clip: ClipInfo) -> None:

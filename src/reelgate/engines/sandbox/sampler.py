@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .camera import Pose
-from .world import Box, Layer
+from .world import OPAQUE, Box, Layer
 
 
 class LayerSampler:
@@ -24,9 +24,18 @@ class LayerSampler:
         self._cols = np.arange(width, dtype=np.float64) + 0.5 - width / 2  # pixel centres
         self._rows = np.arange(height, dtype=np.float64) + 0.5 - height / 2
         self._grid: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+        # texture rows holding any opaque texel: a layer drawn over others covers only those
+        self._opaque_rows: NDArray[np.bool_] = np.asarray((layer.texture >= OPAQUE).any(axis=1))
 
     def sample(self, pose: Pose) -> NDArray[np.uint32]:
         """The layer as the camera sees it: ``height x width``, possibly a view of the texture."""
+        return self.sample_opaque_band(pose, whole=True)[1]
+
+    def sample_opaque_band(
+        self, pose: Pose, *, whole: bool = False
+    ) -> tuple[int, NDArray[np.uint32]]:
+        """``(first, band)``: the rows ``first..first + len(band)`` of :meth:`sample` that may
+        hold opaque texels (all rows when ``whole`` or when the camera rolls)."""
         depth, box = self.layer.depth, self.layer.box
         m = pose.magnification(depth)
         ox, oy = pose.offset(depth)
@@ -34,9 +43,15 @@ class LayerSampler:
         if pose.roll == 0:
             ix = np.clip(np.floor(self._cols / m + ox - box.x0), 0, tw - 1).astype(np.intp)
             iy = np.clip(np.floor(self._rows / m + oy - box.y0), 0, th - 1).astype(np.intp)
-            if _is_run(ix) and _is_run(iy):
-                return self._texture[iy[0] : iy[-1] + 1, ix[0] : ix[-1] + 1]
-            return self._texture[iy][:, ix]  # rows first: the second gather is cache-friendly
+            first = 0
+            if not whole:
+                rows = np.flatnonzero(self._opaque_rows[iy])
+                first, last = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+                iy = iy[first:last]
+            if iy.size and _is_run(ix) and _is_run(iy):
+                return first, self._texture[iy[0] : iy[-1] + 1, ix[0] : ix[-1] + 1]
+            # rows first: the second gather is cache-friendly
+            return first, self._texture[iy][:, ix]
         gx, gy = self._coordinate_grid()
         cos, sin = np.float32(math.cos(pose.roll) / m), np.float32(math.sin(pose.roll) / m)
         x = gx * cos
@@ -49,7 +64,7 @@ class LayerSampler:
         row = np.clip(y, 0, th - 1, out=y).astype(np.int32)
         row *= tw
         row += col
-        return self._flat.take(row)
+        return 0, self._flat.take(row)
 
     def _coordinate_grid(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         if self._grid is None:
