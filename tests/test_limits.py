@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -22,10 +23,11 @@ from reelgate.cli import app as cli_app
 from reelgate.domain.tasks import TaskStatus
 from reelgate.settings import Settings
 from reelgate.store import Store
+from reelgate.store.accounts import CREDENTIAL_TTL_S
 from reelgate.store.db import create_engine
 from reelgate.store.tables import tasks
 
-from .conftest import _drop_postgres_database, _postgres_database
+from .conftest import Api, _drop_postgres_database, _postgres_database
 from .helpers import assert_error, assert_ok, mint_jwt
 
 BODY = {"model_name": "kling-v1", "prompt": "a red fox in the snow"}
@@ -57,13 +59,14 @@ async def replicas(
     settings: Settings,
     count: int = 2,
     clock: Callable[[], int] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> list[httpx.AsyncClient]:
     """``count`` API replicas on the database at ``url`` (migrated first), as HTTP clients."""
     migrated = await Store.open(url)
     await migrated.close()
     clients = []
     for _ in range(count):
-        store = Store(create_engine(url), clock) if clock is not None else None
+        store = Store(create_engine(url), clock, monotonic=monotonic) if clock is not None else None
         app = create_app(settings, store=store)
         await stack.enter_async_context(app.router.lifespan_context(app))
         if store is not None:
@@ -121,8 +124,9 @@ async def test_the_request_rate_is_counted_across_replicas_and_1302_says_when_to
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=store_url)
     clock = Clock()
+    seconds = [0.0]  # the replicas' monotonic clock
     async with AsyncExitStack() as stack:
-        a, b = await replicas(stack, store_url, settings, clock=clock)
+        a, b = await replicas(stack, store_url, settings, clock=clock, monotonic=lambda: seconds[0])
         store = await Store.open(store_url)
         stack.push_async_callback(store.close)
         creds = await store.create_account("rated", rate_limit=5)
@@ -144,7 +148,8 @@ async def test_the_request_rate_is_counted_across_replicas_and_1302_says_when_to
         clock.now += 60_000  # the next window
         assert_ok(await a.get("/v1/videos/text2video", headers=key))
 
-        await store.set_rate_limit(creds.account_id, 0)  # 0: unlimited, at once on every replica
+        await store.set_rate_limit(creds.account_id, 0)  # 0: unlimited, on every replica
+        seconds[0] += CREDENTIAL_TTL_S  # once they ask the store again
         for client in (a, b) * 5:
             assert_ok(await client.get("/v1/videos/text2video", headers=key))
 
@@ -207,3 +212,45 @@ def test_keys_create_sets_and_changes_the_rate_limit(tmp_path: Path) -> None:
         cli_app, ["keys", "create", "--data-dir", data, "--name", "x", "--rate-limit=-1"]
     )
     assert refused.exit_code == 2 and "--rate-limit" in refused.output
+
+
+async def test_a_revoked_key_is_refused_within_the_cache_ttl_on_another_replica(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Credentials found in the store are believed for CREDENTIAL_TTL_S, no longer: a key
+    revoked by another process (the CLI, another replica) stops working within that time."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=store_url)
+    seconds = [0.0]  # the replica's monotonic clock
+    async with AsyncExitStack() as stack:
+        (client,) = await replicas(
+            stack, store_url, settings, count=1, clock=Clock(), monotonic=lambda: seconds[0]
+        )
+        other = await Store.open(store_url)
+        stack.push_async_callback(other.close)
+        creds = await other.create_account("revoked")
+        key = {"Authorization": f"Bearer {creds.api_key}"}
+        jwt = {"Authorization": f"Bearer {mint_jwt(creds.access_key, creds.secret_key)}"}
+        assert_ok(await client.get("/v1/videos/text2video", headers=key))
+        assert_ok(await client.get("/v1/videos/text2video", headers=jwt))
+
+        assert await other.revoke_key(creds.api_key)
+        assert await other.revoke_key(creds.access_key)
+        assert not await other.revoke_key(creds.api_key)  # already gone
+        assert_ok(await client.get("/v1/videos/text2video", headers=key))  # still believed
+        seconds[0] += CREDENTIAL_TTL_S - 0.01
+        assert_ok(await client.get("/v1/videos/text2video", headers=jwt))
+        seconds[0] += 0.01
+        assert_error(await client.get("/v1/videos/text2video", headers=key), 401, 1002, "API key")
+        assert_error(
+            await client.get("/v1/videos/text2video", headers=jwt), 401, 1002, "access key"
+        )
+
+
+async def test_a_key_revoked_in_this_process_is_refused_at_once(api: Api) -> None:
+    assert_ok(await api.client.get("/v1/videos/text2video", headers=api.key_headers))
+    assert_ok(await api.client.get("/v1/videos/text2video", headers=api.jwt_headers))
+    assert await api.store.revoke_key(api.creds.api_key)
+    assert await api.store.revoke_key(api.creds.access_key)
+    for headers in (api.key_headers, api.jwt_headers):
+        response = await api.client.get("/v1/videos/text2video", headers=headers)
+        assert_error(response, 401, 1002)

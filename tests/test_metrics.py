@@ -98,7 +98,15 @@ async def test_a_task_run_and_its_callbacks_move_the_worker_and_dispatcher_metri
             await receiver.wait_for_count(3)  # submitted, processing, succeed
         done = assert_ok(await client.get(f"/v1/videos/text2video/{task_id}", headers=headers))
         assert done["task_status"] == "succeed"
-        after = await scrape(client)
+        # The dispatcher counts a delivery once the receiver has answered and the outcome is
+        # stored: after the receiver saw the request. Wait for it (up to 30 s).
+        delivered = {"outcome": "delivered"}
+        sent = "reelgate_callback_deliveries_total"
+        for _ in range(600):
+            after = await scrape(client)
+            if value(after, sent, **delivered) - value(before, sent, **delivered) >= 3:
+                break
+            await asyncio.sleep(0.05)
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)

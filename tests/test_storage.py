@@ -296,3 +296,23 @@ def test_the_s3_sweep_leaves_other_keys_under_the_prefix_alone(
     storage.put(key_for(new_task_id()), path, "video/mp4")
     assert storage.sweep(0) == 1
     assert [b.key for b in storage.list_blobs()] == ["backups/not-ours.bin"]
+
+
+def test_local_sign_looks_only_inside_the_root_and_signs_what_verify_serves(
+    tmp_path: Path,
+) -> None:
+    """sign() checks the key lexically and stats the file once (no path resolution); a key
+    that could leave the root is never signed, even when a file is there."""
+    root = tmp_path / "files"
+    storage = LocalStorage(root, b"k" * 32)
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    path, _ = blob(tmp_path, 100)
+    key = key_for(new_task_id())
+    storage.put(key, path, "video/mp4")
+    url = storage.sign(key, "http://x")
+    assert url is not None
+    expires, signature = url.split("?expires=")[1].split("&signature=")
+    assert storage.verify(key, expires, signature) == (root / key).resolve()
+    for bad in ("../outside.mp4", "videos/../../outside.mp4", "/etc/hostname", "videos//0.mp4"):
+        assert storage.sign(bad, "http://x") is None, bad
+    assert storage.sign("videos", "http://x") is None  # a folder is no blob

@@ -174,6 +174,12 @@ class Settings(_DataDir):
     run_worker: bool = _setting(
         "REELGATE_RUN_WORKER", True, "run a worker inside `reelgate serve` (false: API only)"
     )
+    api_workers: int = _setting(
+        "REELGATE_API_WORKERS",
+        1,
+        "API processes of `reelgate serve` sharing its port; more than 1 needs --no-worker"
+        " (run `reelgate worker` beside them)",
+    )
     models_file: Path | None = _setting(
         "REELGATE_MODELS", None, "TOML model catalogue (default: the sandbox's Kling models)"
     )

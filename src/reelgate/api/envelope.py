@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -30,15 +31,36 @@ class ErrorEnvelope(BaseModel):
     request_id: str
 
 
+class _Rendered(JSONResponse):
+    """A JSON answer whose body is already bytes."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
+
+
+def _wire_json(model: WireModel) -> bytes:
+    if type(model).wire is not WireModel.wire:  # a model with its own rule
+        return _dumps(model.wire())
+    # The rule of ``WireModel.wire()`` (JSON mode, None left out), written straight to bytes by
+    # pydantic-core instead of to a dict that json.dumps then walks a second time.
+    return model.__pydantic_serializer__.to_json(model, exclude_none=True)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 def ok(data: WireModel | Sequence[WireModel] | Mapping[str, Any], request_id: str) -> JSONResponse:
-    """The success envelope; wire models are serialised through their own ``wire()``."""
+    """The success envelope, serialised once; wire models by the rule of their ``wire()``."""
     if isinstance(data, WireModel):
-        body: Any = data.wire()
+        body = _wire_json(data)
     elif isinstance(data, Sequence):
-        body = [item.wire() for item in data]
+        body = b"[" + b",".join(_wire_json(item) for item in data) + b"]"
     else:
-        body = data
-    return JSONResponse({"code": 0, "message": "SUCCEED", "request_id": request_id, "data": body})
+        body = _dumps(data)
+    head = f'{{"code":0,"message":"SUCCEED","request_id":{json.dumps(request_id)},"data":'
+    return _Rendered(head.encode() + body + b"}")
 
 
 def error(exc: ReelgateError, request_id: str) -> JSONResponse:

@@ -23,7 +23,8 @@ from .middleware import request_id_of
 from .service import Services
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in the thread pool, one hop per request
     svc: Services = request.app.state.services
     return svc
 
@@ -42,7 +43,7 @@ async def current_account(
     request: Request,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> int:
-    svc = services(request)
+    svc: Services = request.app.state.services
     return await authenticate_counted(
         svc.store,
         request.headers.get("authorization"),

@@ -144,23 +144,24 @@ async def build_app(
     return app, store
 
 
+async def prepare_store(settings: Settings) -> None:
+    """Migrate the store and create the first account, before several API processes start."""
+    store = await Store.open(settings.store_url)
+    try:
+        await bootstrap_first_account(store, settings, interactive_terminal())
+    finally:
+        await store.close()
+
+
 async def run_server(settings: Settings) -> None:
     import uvicorn
+
+    from .serving import uvicorn_options
 
     configure_logging(settings)
     async with AsyncExitStack() as stack:
         app, _ = await build_app(settings, stack)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            log_config=None,  # its loggers propagate to ours (configure_logging)
-            # Forwarded headers are read by reelgate's own middleware (REELGATE_FORWARDED_ALLOW_IPS)
-            proxy_headers=False,
-            timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 15,
-        )
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings))).serve()
 
 
 async def run_worker(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from reelgate.settings import Settings, help_for
 
 from .options import (
     MARKUP_MODE,
+    ApiWorkers,
     DatabaseUrl,
     DataDir,
     DefaultModel,
@@ -69,6 +70,7 @@ def serve(
     public_url: PublicUrl = None,
     storage_url: StorageUrl = None,
     realistic: Annotated[bool, typer.Option("--realistic", help=help_for("realistic"))] = False,
+    api_workers: ApiWorkers = None,
 ) -> None:
     """Run the HTTP API (and, by default, a worker) on the configured store."""
     settings = settings_from(
@@ -83,15 +85,24 @@ def serve(
         public_url=public_url,
         storage_url=storage_url,
         realistic=True if realistic else None,
+        api_workers=api_workers,
     )
-    problem = settings.signing_key_problem() or bind_problem(settings.host, settings.port)
+    from .serving import api_workers_problem, run, serve_api_processes
+
+    problem = (
+        api_workers_problem(settings)
+        or settings.signing_key_problem()
+        or bind_problem(settings.host, settings.port)
+    )
     if problem is not None:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(1)
     from .runtime import StartupError, run_server
 
     try:
-        asyncio.run(run_server(settings))
+        if settings.api_workers > 1:
+            raise typer.Exit(serve_api_processes(settings))
+        run(run_server(settings))
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -119,9 +130,10 @@ def worker(
         serve_models=serve_models,
     )
     from .runtime import StartupError, run_worker
+    from .serving import run
 
     try:
-        asyncio.run(run_worker(settings))
+        run(run_worker(settings))
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -221,7 +233,7 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True, rich_mark
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply all migrations to the store."""
     settings = settings_from(data_dir=data_dir, database_url=database_url)
-    from reelgate.store.db import create_engine
+    from reelgate.store.db import create_engine, dispose
     from reelgate.store.migrate import current_revision, upgrade
 
     async def run() -> str | None:
@@ -230,7 +242,7 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
             await upgrade(engine)
             return await current_revision(engine)
         finally:
-            await engine.dispose()
+            await dispose(engine)
 
     typer.echo(f"store at revision {asyncio.run(run())}")
 

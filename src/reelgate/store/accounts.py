@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Generic, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import access_keys, accounts, api_keys
 
 API_KEY_PREFIX = "rg-"
+# How long a credential found in the store is believed without asking again. A change made in
+# this process (revoke, new rate limit) takes effect at once; one made by another process (the
+# CLI, another replica) within this many seconds.
+CREDENTIAL_TTL_S = 5.0
+CREDENTIAL_CACHE_SIZE = 10_000  # entries; the least recently used go first
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -126,3 +138,58 @@ async def update_rate_limit(conn: AsyncConnection, account_id: int, limit: int |
 
 async def count_accounts(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def delete_credential(conn: AsyncConnection, key: str) -> bool:
+    """Remove an API key (given in full) or an access key (its AK/SK pair); False if unknown."""
+    by_hash = delete(api_keys).where(api_keys.c.key_hash == hash_api_key(key))
+    if (await conn.execute(by_hash)).rowcount > 0:
+        return True
+    by_ak = delete(access_keys).where(access_keys.c.access_key == key)
+    return (await conn.execute(by_ak)).rowcount > 0
+
+
+class TtlCache(Generic[K, V]):
+    """Values found in the store, each believed for ``ttl_s`` (``monotonic`` seconds).
+
+    Only what was found is remembered: an unknown key is asked for every time, so a key created
+    elsewhere works at once and random keys cannot fill the cache.
+    """
+
+    def __init__(
+        self,
+        monotonic: Callable[[], float],
+        ttl_s: float = CREDENTIAL_TTL_S,
+        size: int = CREDENTIAL_CACHE_SIZE,
+    ) -> None:
+        self._monotonic = monotonic
+        self._ttl_s = ttl_s
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            if self._monotonic() >= found[0]:
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = (self._monotonic() + self._ttl_s, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -32,12 +32,12 @@ class RateDecision:
         return self.count <= self.limit
 
 
-async def account_rate_limit(conn: AsyncConnection, account_id: int, default: int) -> int:
-    """The account's requests per minute per key (0: unlimited)."""
+async def account_rate_limit_column(conn: AsyncConnection, account_id: int) -> int | None:
+    """The account's requests per minute per key (0: unlimited, None: the server default)."""
     value = (
         await conn.execute(select(accounts.c.rate_limit).where(accounts.c.id == account_id))
     ).scalar()
-    return default if value is None else int(value)
+    return None if value is None else int(value)
 
 
 async def count_request(conn: AsyncConnection, key: str, now_ms: int) -> tuple[int, int]:

@@ -7,12 +7,25 @@ write a result. Each status change writes an outbox event in the same transactio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,8 +45,8 @@ from reelgate.domain.tasks import (
 
 from . import accounts as acct
 from . import ratelimits as rates
-from .accounts import Account, Credentials
-from .db import create_engine, is_sqlite
+from .accounts import Account, Credentials, TtlCache
+from .db import create_engine, dispose, is_sqlite
 from .migrate import upgrade
 from .outbox import Outbox, TaskEvent, add_event
 from .ratelimits import RateDecision
@@ -68,9 +81,20 @@ class Heartbeat:
 
 
 class Store(Outbox):
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], int] = now_ms,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``monotonic`` times how long credentials found in the store are believed."""
         super().__init__(engine, clock)
         self._wakeup = TaskWakeup(engine.url)
+        # "ak:<access key>" -> (account, secret key); "api:<key hash>" -> (account, None)
+        self._credentials: TtlCache[str, tuple[int, str | None]] = TtlCache(monotonic)
+        # account -> (its rate_limit column,); None in it: the server default
+        self._rate_limits: TtlCache[int, tuple[int | None]] = TtlCache(monotonic)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -81,7 +105,7 @@ class Store(Outbox):
 
     async def close(self) -> None:
         await self._wakeup.close()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
     async def ping(self) -> None:
         async with self._reader() as conn:
@@ -122,11 +146,26 @@ class Store(Outbox):
         async with self._writer() as conn:
             if not await acct.update_rate_limit(conn, account_id, limit):
                 raise LookupError(f"account {account_id} does not exist")
+        self._rate_limits.forget(account_id)
+
+    async def revoke_key(self, key: str) -> bool:
+        """Remove an API key (given in full) or an access key with its secret; False if unknown.
+
+        This process refuses it at once; other processes within ``CREDENTIAL_TTL_S``."""
+        async with self._writer() as conn:
+            removed = await acct.delete_credential(conn, key)
+        self._credentials.forget(f"ak:{key}")
+        self._credentials.forget(f"api:{acct.hash_api_key(key)}")
+        return removed
 
     async def count_request(self, key: str, account_id: int, default: int) -> RateDecision | None:
         """Count a request of ``key`` against its account's rate; None when it has no limit."""
-        async with self._reader() as conn:
-            limit = await rates.account_rate_limit(conn, account_id, default)
+        found = self._rate_limits.get(account_id)
+        if found is None:
+            async with self._lookup() as conn:
+                found = (await rates.account_rate_limit_column(conn, account_id),)
+            self._rate_limits.put(account_id, found)
+        limit = default if found[0] is None else found[0]
         if limit <= 0:
             return None
         async with self._writer() as conn:
@@ -143,7 +182,12 @@ class Store(Outbox):
             return await acct.count_accounts(conn)
 
     async def secret_for_access_key(self, access_key: str) -> tuple[int, str] | None:
-        async with self._reader() as conn:
+        """The account and secret key of ``access_key`` (remembered for a few seconds)."""
+        cache_key = f"ak:{access_key}"
+        found = self._credentials.get(cache_key)
+        if found is not None and found[1] is not None:
+            return found[0], found[1]
+        async with self._lookup() as conn:
             row = (
                 await conn.execute(
                     select(access_keys.c.account_id, access_keys.c.secret_key).where(
@@ -151,18 +195,24 @@ class Store(Outbox):
                     )
                 )
             ).first()
-            return (row.account_id, row.secret_key) if row is not None else None
+        if row is None:
+            return None
+        self._credentials.put(cache_key, (int(row.account_id), row.secret_key))
+        return int(row.account_id), row.secret_key
 
     async def account_for_api_key(self, api_key: str) -> int | None:
-        async with self._reader() as conn:
-            value = (
-                await conn.execute(
-                    select(api_keys.c.account_id).where(
-                        api_keys.c.key_hash == acct.hash_api_key(api_key)
-                    )
-                )
-            ).scalar()
-            return int(value) if value is not None else None
+        """The account of ``api_key`` (remembered for a few seconds)."""
+        key_hash = acct.hash_api_key(api_key)
+        found = self._credentials.get(f"api:{key_hash}")
+        if found is not None:
+            return found[0]
+        async with self._lookup() as conn:
+            query = select(api_keys.c.account_id).where(api_keys.c.key_hash == key_hash)
+            value = (await conn.execute(query)).scalar()
+        if value is None:
+            return None
+        self._credentials.put(f"api:{key_hash}", (int(value), None))
+        return int(value)
 
     async def units_charged(self, account_id: int) -> Decimal:
         async with self._reader() as conn:
@@ -275,34 +325,24 @@ class Store(Outbox):
 
     async def get_task(self, account_id: int, task_or_external_id: str) -> TaskRecord | None:
         """The caller's task by ``task_id``, else by ``external_task_id``."""
-        async with self._reader() as conn:
-            for column in (tasks.c.task_id, tasks.c.external_task_id):
-                row = (
-                    await conn.execute(
-                        select(tasks).where(
-                            tasks.c.account_id == account_id, column == task_or_external_id
-                        )
-                    )
-                ).first()
+        values = {"account_id": account_id, "ident": task_or_external_id}
+        async with self._lookup() as conn:
+            for query in (_TASK_BY_ID, _TASK_BY_EXTERNAL_ID):
+                row = (await conn.execute(query, values)).first()
                 if row is not None:
                     return _row_to_task(row)
             return None
 
     async def get_task_by_id(self, task_id: str) -> TaskRecord | None:
-        async with self._reader() as conn:
+        async with self._lookup() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
             return _row_to_task(row) if row is not None else None
 
     async def list_tasks(self, account_id: int, page: int, page_size: int) -> list[TaskRecord]:
         """The account's tasks, newest first."""
-        async with self._reader() as conn:
-            rows = await conn.execute(
-                select(tasks)
-                .where(tasks.c.account_id == account_id)
-                .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
-                .limit(page_size)
-                .offset((page - 1) * page_size)
-            )
+        async with self._lookup() as conn:
+            values = {"account_id": account_id, "limit": page_size}
+            rows = await conn.execute(_TASK_PAGE, {**values, "offset": (page - 1) * page_size})
             return [_row_to_task(row) for row in rows]
 
     # -- the queue --------------------------------------------------------------------------
@@ -653,6 +693,23 @@ class Store(Outbox):
             )
         )
         return sum((Decimal(u) for (u,) in rows), Decimal(0))
+
+
+# The request path's queries, built once: building a statement per call cost as much CPU as
+# running it.
+_TASK_BY_ID = select(tasks).where(
+    tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
+)
+_TASK_BY_EXTERNAL_ID = select(tasks).where(
+    tasks.c.account_id == bindparam("account_id"), tasks.c.external_task_id == bindparam("ident")
+)
+_TASK_PAGE = (
+    select(tasks)
+    .where(tasks.c.account_id == bindparam("account_id"))
+    .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+)
 
 
 def _row_to_task(row: Row[Any]) -> TaskRecord:
