@@ -71,17 +71,17 @@ def _child_main(conn: Connection, frame: Any, cancel: Any, render: RenderFunctio
         except (EOFError, OSError, KeyboardInterrupt):  # the pool closed the pipe or went away
             return
         answer: tuple[bool, Any]
+        shown: object = None
         try:
             answer = (True, render(plan, out_dir, watermark=watermark, before_frame=before_frame))
         except Exception as exc:  # sent back and raised in the parent, with its causes
-            answer = (False, _chain(exc))
+            answer, shown = (False, _chain(exc)), exc
         try:
             conn.send(answer)
         except (EOFError, OSError):
             return
         except Exception as exc:  # an exception that cannot be pickled: send its text
-            error = answer[1][0]
-            conn.send((False, [RuntimeError(f"{type(error).__name__}: {error}: {exc}")]))
+            conn.send((False, [RuntimeError(f"{type(shown).__name__}: {shown}: {exc}")]))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
