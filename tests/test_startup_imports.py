@@ -19,6 +19,9 @@ NOT_BEFORE_READY = (
     "reelgate.client",
     "reelgate.cli.client_commands",
     "sqlalchemy.dialects.postgresql",
+    "av",  # the renderer (PyAV, numpy) loads in the render processes, at the first render
+    "numpy",
+    "httpx",  # the callback dispatcher's client, at the first delivery
 )
 
 

@@ -31,8 +31,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-
-import httpx
+from typing import TYPE_CHECKING
 
 from reelgate.domain.errors import InvalidParameterError
 from reelgate.domain.tasks import Signer, callback_body
@@ -42,6 +41,9 @@ from reelgate.store import Store, TaskEvent
 
 from .signing import secret_key, webhook_headers
 from .targets import callback_target
+
+if TYPE_CHECKING:  # httpx is imported by the first delivery: a server starts sooner without it
+    import httpx
 
 log = logging.getLogger("reelgate.callbacks")
 
@@ -271,6 +273,8 @@ class CallbackDispatcher:
             log.exception("callback %s: recording the outcome failed", webhook_id(event))
 
     async def _attempt(self, event: TaskEvent) -> _Failure | None:
+        import httpx
+
         timeout = self._settings.callback_timeout_s
         try:
             body = encode_body(self.render(event))
@@ -325,6 +329,8 @@ class CallbackDispatcher:
         return callback_body(record, sign)
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 transport=self._transport,

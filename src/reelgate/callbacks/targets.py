@@ -14,8 +14,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from reelgate.domain.errors import InvalidParameterError
 from reelgate.domain.netguard import Resolver, public_addresses, resolve_host
 
@@ -36,6 +34,8 @@ async def callback_target(
 
     Raises httpx.InvalidURL for a malformed URL and OSError when the name does not resolve.
     """
+    import httpx  # here: the server's start-up does without it
+
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidParameterError(f"callback_url: {url!r} is not an http(s) URL")

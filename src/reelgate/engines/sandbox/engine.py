@@ -6,19 +6,21 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reelgate.domain.ids import now_ms
 from reelgate.domain.models import ModelSpec
 from reelgate.domain.scenarios import ControlState
 from reelgate.engines.base import Cancelled, EngineError, Job, Output, Progress, VideoFile
-from reelgate.media import ClipInfo
 
 from .catalog import ENGINE_NAME, Behaviour, sandbox_models
 from .pacing import Pacer, ReadControl
 from .plan import ClipPlan, plan_clip
 from .process import RenderPool
 from .scenario import SIMULATED_CRASH, SIMULATED_FAILURE, scenario_for
+
+if TYPE_CHECKING:  # the renderer (numpy, PyAV) is imported by the render processes only
+    from reelgate.media import ClipInfo
 
 
 class TaskControl(Protocol):

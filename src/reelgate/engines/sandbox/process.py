@@ -28,13 +28,14 @@ import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reelgate.engines.base import EngineError, TaskCancelledError
-from reelgate.media import ClipInfo
 
 from .plan import ClipPlan
-from .render import render_clip
+
+if TYPE_CHECKING:  # imported by the render processes (PRELOAD), not by the engine's process
+    from reelgate.media import ClipInfo
 
 PRELOAD = ["reelgate.engines.sandbox.render"]  # what the forkserver imports once for all children
 _STOP_TIMEOUT_S = 5.0
@@ -148,7 +149,7 @@ class RenderCall:
 class RenderPool:
     """Child processes that run ``render`` (default :func:`~.render.render_clip`)."""
 
-    def __init__(self, render: RenderFunction = render_clip, start_method: str = "forkserver"):
+    def __init__(self, render: RenderFunction | None = None, start_method: str = "forkserver"):
         self._render = render
         self._context: Any = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -169,7 +170,7 @@ class RenderPool:
             raise RuntimeError("the render pool is closed")
         child = self._idle_child()
         if child is None:
-            child = _Child(self._context, self._render)
+            child = _Child(self._context, self._render or _render_clip())
         child.cancel.value, child.frame.value = 0, 0
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ClipInfo] = loop.create_future()
@@ -229,3 +230,11 @@ class RenderPool:
 def _stop_all(children: list[_Child]) -> None:
     while children:
         children.pop().stop()
+
+
+def _render_clip() -> RenderFunction:
+    """The sandbox's renderer, imported at the first render: numpy and PyAV stay out of the
+    server's start-up (``reelgate sandbox`` is ready sooner)."""
+    from .render import render_clip
+
+    return render_clip
