@@ -3,6 +3,7 @@ the outbox rows a callback scenario writes."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from reelgate.domain.scenarios import SCENARIO_PARAM, ControlState, Effects
@@ -45,6 +46,24 @@ async def test_firings_count_refusals_per_scenario(store: Store) -> None:
         ("busy", "accepted", "123"),
         ("other", "refused 1301", None),
     ]
+
+
+async def test_times_holds_for_simultaneous_creates_on_two_replicas(store: Store) -> None:
+    """``times = 3``: of 16 creates at once, through two stores on one database (two API
+    replicas), exactly three are refused."""
+    other = await Store.open(store.engine.url.render_as_string(hide_password=False))
+    try:
+        replicas = [SandboxControl(s.engine, s.clock) for s in (store, other)]
+        refused = await asyncio.gather(
+            *(replicas[i % 2].refuse("busy", 1, "refused 1303", f"e-{i}", 3) for i in range(16))
+        )
+    finally:
+        await other.close()
+    assert sum(refused) == 3
+    assert await replicas[0].refusals("busy") == 3
+    # without a limit every create is refused and recorded
+    assert all([await replicas[0].refuse("always", 1, "refused 1301", None, None) for _ in "ab"])
+    assert await replicas[0].refusals("always") == 2
 
 
 async def test_signals_per_task_and_clock_advances_since_a_task_started(store: Store) -> None:

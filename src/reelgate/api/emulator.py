@@ -43,14 +43,13 @@ class Emulator:
             return None  # scenarios steer the sandbox only; other engines render for real
         choice = self.book.choose(req.prompt, req.external_task_id, header)
         rule = choice.rule
-        if rule is not None and rule.refuse is not None:
+        refusal = rule.refusal() if rule is not None else None
+        if rule is not None and refusal is not None:
+            outcome = f"refused {refusal.code}"
             control = self.control(store)
-            if rule.times is None or await control.refusals(rule.name) < rule.times:
-                refusal = rule.refusal()
-                assert refusal is not None
-                await control.record_firing(
-                    rule.name, account_id, f"refused {refusal.code}", None, req.external_task_id
-                )
+            if await control.refuse(
+                rule.name, account_id, outcome, req.external_task_id, rule.times
+            ):
                 raise refusal
         return choice
 

@@ -24,7 +24,9 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.domain.scenarios import ControlState
 
@@ -93,20 +95,55 @@ class SandboxControl(StoreBase):
                 )
             )
 
+    async def refuse(
+        self,
+        scenario: str,
+        account_id: int,
+        outcome: str,
+        external_task_id: str | None,
+        times: int | None,
+    ) -> bool:
+        """Record that ``scenario`` refuses a create, unless it refused ``times`` creates since
+        the last reset already (None: no limit). Count and record are one step for every API
+        replica on the store: simultaneous creates never get more than ``times`` refusals."""
+        async with self._writer() as conn:
+            if times is not None:
+                if conn.dialect.name == "postgresql":  # SQLite's writers are serialised already
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"reelgate-sandbox-refusals:{scenario}"},
+                    )
+                if await self._refusals(conn, scenario) >= times:
+                    return False
+            await conn.execute(
+                insert(sandbox_fired).values(
+                    scenario=scenario,
+                    account_id=account_id,
+                    external_task_id=external_task_id,
+                    outcome=outcome,
+                    created_at=self.clock(),
+                )
+            )
+            return True
+
     async def refusals(self, scenario: str) -> int:
         """How many creates ``scenario`` has refused since the last reset."""
         async with self._reader() as conn:
-            value = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(sandbox_fired)
-                    .where(
-                        sandbox_fired.c.scenario == scenario,
-                        sandbox_fired.c.outcome.like("refused%"),
-                    )
+            return await self._refusals(conn, scenario)
+
+    @staticmethod
+    async def _refusals(conn: AsyncConnection, scenario: str) -> int:
+        value = (
+            await conn.execute(
+                select(func.count())
+                .select_from(sandbox_fired)
+                .where(
+                    sandbox_fired.c.scenario == scenario,
+                    sandbox_fired.c.outcome.like("refused%"),
                 )
-            ).scalar_one()
-            return int(value)
+            )
+        ).scalar_one()
+        return int(value)
 
     async def firings(self, limit: int = 500) -> list[Firing]:
         """Scenarios that fired, oldest first."""
