@@ -112,7 +112,7 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 
 
 def dispatcher_for(store: Store, settings: Settings, **kw: Any) -> CallbackDispatcher:
-    kw.setdefault("links", lambda base: no_urls)
+    kw.setdefault("links", lambda base, ttl: no_urls)
     return CallbackDispatcher(store, settings, poll_interval_s=0.1, **kw)
 
 
@@ -375,8 +375,8 @@ async def test_links_are_signed_at_delivery_under_the_base_the_task_came_through
     final = (await store.events_for(ids[0]))[-1]
     assert "task_result" not in final.payload and final.base_url == "https://videos.example:8443/"
 
-    def links(base: str) -> Any:
-        return lambda key: storage.sign(key, base)
+    def links(base: str, ttl: int | None) -> Any:
+        return lambda key: storage.sign(key, base, ttl)
 
     for public_url, expected in [
         (None, ["https://videos.example:8443/files/", settings.base_url + "/files/"]),

@@ -44,7 +44,7 @@ async def test_healthy_receiver_hears_every_change_promptly_while_others_hang(
     # Defaults except the attempt timeout, which only bounds how long a hang holds a slot.
     settings = Settings(data_dir=tmp_path, callback_allow_private=True, callback_timeout_s=5.0)
     account = await store.create_account(f"acct-{uuid.uuid4().hex[:8]}")
-    dispatcher = CallbackDispatcher(store, settings, links=lambda base: no_urls)
+    dispatcher = CallbackDispatcher(store, settings, links=lambda base, ttl: no_urls)
     async with Receiver() as rx:
         for i in range(HANGING_RECEIVERS):
             rx.always(f"/hang{i}", "hang")

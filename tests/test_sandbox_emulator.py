@@ -357,6 +357,23 @@ async def test_callbacks_out_of_order_processing_after_the_end(sandbox: SandboxS
     assert statuses == ["submitted", "succeed", "processing"]
 
 
+async def test_short_lived_links_hold_in_callbacks_too(sandbox: SandboxServer) -> None:
+    async with Receiver() as rx, httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(
+            f"{sandbox.base_url}/v1/videos/text2video",
+            json={"prompt": "a fox", "callback_url": rx.url("/short")},
+            headers=_headers(sandbox, "short-links"),
+        )
+        assert response.status_code == 200, response.text
+        async with asyncio.timeout(WAIT_S):
+            received = await rx.wait_for_count(3, "/short")
+    final = received[-1].payload
+    assert final["task_status"] == "succeed"
+    url = final["task_result"]["videos"][0]["url"]
+    # signed when sent, for one second (a normal link lives a day)
+    assert int(parse_qs(urlsplit(url).query)["expires"][0]) <= time.time() + 1
+
+
 # --- reset and the list of scenarios --------------------------------------------------------
 
 

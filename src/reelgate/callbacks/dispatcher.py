@@ -34,6 +34,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from reelgate.domain.errors import InvalidParameterError
+from reelgate.domain.scenarios import link_ttl
 from reelgate.domain.tasks import Signer, callback_body
 from reelgate.metrics import CALLBACKS
 from reelgate.settings import Settings, env_name
@@ -84,8 +85,9 @@ class _Failure:
     permanent: bool = False  # retrying cannot help (refused target, malformed URL)
 
 
-# A base URL -> the signer of result links under it (storage's ``sign``).
-Links = Callable[[str], Signer]
+# A base URL and a lifetime (None: the configured one) -> the signer of result links under it
+# (storage's ``sign``).
+Links = Callable[[str, int | None], Signer]
 
 
 class CallbackDispatcher:
@@ -325,7 +327,8 @@ class CallbackDispatcher:
         record = event.record()
         if record is None:
             return event.payload  # a row written before snapshots: its body as it was
-        sign = self._links(self._settings.links_base(event.base_url))
+        # a sandbox scenario's short-lived links hold in callbacks as in query responses
+        sign = self._links(self._settings.links_base(event.base_url), link_ttl(record.params))
         return callback_body(record, sign)
 
     def _http(self) -> httpx.AsyncClient:

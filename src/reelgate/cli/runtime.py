@@ -128,7 +128,7 @@ async def build_app(
     background: list[Background] = [
         RetentionSweeper(storage, settings),
         CallbackDispatcher(
-            store, settings, links=lambda base: partial(storage.sign, base_url=base)
+            store, settings, links=lambda base, ttl: partial(storage.sign, base_url=base, ttl_s=ttl)
         ),
     ]
     if settings.run_worker:
