@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pgscratch import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PRISM = ROOT / "build" / "prism" / "node_modules" / ".bin" / "prism"
@@ -125,32 +126,6 @@ async def seed(data_dir: Path, database_url: str | None, waiting: int) -> tuple[
         return creds.api_key, first
     finally:
         await store.close()
-
-
-async def postgres_database(admin_url: str) -> str | None:
-    import asyncpg
-
-    admin = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        conn = await asyncpg.connect(admin, timeout=5)
-    except (OSError, asyncpg.PostgresError):
-        return None
-    name = f"reelgate_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_postgres_database(admin_url: str, url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -417,7 +392,7 @@ def main() -> None:
             plan.append((f"sqlite x{args.api_workers}", None, False, args.api_workers))
         if args.postgres_url:
             for worker in (False, True) if not args.no_worker_rows else (False,):
-                url = asyncio.run(postgres_database(args.postgres_url))
+                url = asyncio.run(create_database(args.postgres_url))
                 if url is None:
                     print(
                         f"note: PostgreSQL rows left out: {args.postgres_url} unreachable",
@@ -464,7 +439,7 @@ def main() -> None:
         for target in targets:
             stop(target.process)
         for url in pg_urls:
-            asyncio.run(drop_postgres_database(args.postgres_url, url))
+            asyncio.run(drop_database(args.postgres_url, url))
         shutil.rmtree(work, ignore_errors=True)
 
 

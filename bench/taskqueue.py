@@ -35,9 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
+
+from pgscratch import create_database, drop_database
 
 from reelgate.domain.models import Catalog
 from reelgate.domain.tasks import TaskStatus
@@ -86,33 +87,6 @@ async def run_worker(url: str, data_dir: Path) -> None:
     await loop.run_in_executor(None, sys.stdin.read)  # the parent closes our stdin to stop us
     await worker.stop()
     await store.close()
-
-
-async def fresh_postgres(admin_url: str) -> str | None:
-    import asyncpg
-
-    admin = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        conn = await asyncpg.connect(admin, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"PostgreSQL skipped: not reachable at {admin} ({exc})", file=sys.stderr)
-        return None
-    name = f"reelgate_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_postgres(admin_url: str, url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def wait_finished(store: Store, task_ids: list[str]) -> None:
@@ -196,14 +170,14 @@ async def main_async(args: argparse.Namespace) -> None:
             if backend == "sqlite":
                 url: str | None = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/reelgate.db"
             else:
-                url = await fresh_postgres(admin)
+                url = await create_database(admin)
             if url is None:
                 continue
             try:
                 r = await measure(url, workers, args)
             finally:
                 if backend == "postgres":
-                    await drop_postgres(admin, url)
+                    await drop_database(admin, url)
             print(
                 f"| {backend} | {workers} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |"
                 f" {r['tasks_per_s']:.0f} | {r['failed']:.0f} |",

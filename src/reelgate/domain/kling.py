@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from .models import Capabilities, ModelSpec, Units
 
@@ -135,3 +137,21 @@ def frame_size(spec: ModelSpec, mode: str, aspect_ratio: str) -> tuple[int, int]
     tiers: dict[str, str] = dict(spec.options.get("tiers", {}))
     tier = tiers.get(spec.effective_mode(mode), "720p")
     return FRAME_SIZES[tier][aspect_ratio]
+
+
+def kling_like(where: str, like: object, kling: Mapping[str, ModelSpec]) -> ModelSpec:
+    """The Kling model a catalogue entry's ``like`` names (its capabilities and units)."""
+    base = kling.get(like) if isinstance(like, str) else None
+    if base is None:
+        raise ValueError(
+            f"{where}: 'like' must name a Kling model ({', '.join(kling)}), got {like!r}"
+        )
+    return base
+
+
+def entry_aliases(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """A catalogue entry's ``aliases``: other names the model answers to."""
+    aliases = entry.get("aliases", [])
+    if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) and a for a in aliases):
+        raise ValueError(f"{where}: 'aliases' must be a list of names")
+    return tuple(aliases)

@@ -84,15 +84,8 @@ class SandboxControl(StoreBase):
         external_task_id: str | None = None,
     ) -> None:
         async with self._writer() as conn:
-            await conn.execute(
-                insert(sandbox_fired).values(
-                    scenario=scenario,
-                    account_id=account_id,
-                    task_id=task_id,
-                    external_task_id=external_task_id,
-                    outcome=outcome,
-                    created_at=self.clock(),
-                )
+            await self._insert_firing(
+                conn, scenario, account_id, outcome, task_id, external_task_id
             )
 
     async def refuse(
@@ -115,16 +108,28 @@ class SandboxControl(StoreBase):
                     )
                 if await self._refusals(conn, scenario) >= times:
                     return False
-            await conn.execute(
-                insert(sandbox_fired).values(
-                    scenario=scenario,
-                    account_id=account_id,
-                    external_task_id=external_task_id,
-                    outcome=outcome,
-                    created_at=self.clock(),
-                )
-            )
+            await self._insert_firing(conn, scenario, account_id, outcome, None, external_task_id)
             return True
+
+    async def _insert_firing(
+        self,
+        conn: AsyncConnection,
+        scenario: str,
+        account_id: int,
+        outcome: str,
+        task_id: str | None,
+        external_task_id: str | None,
+    ) -> None:
+        await conn.execute(
+            insert(sandbox_fired).values(
+                scenario=scenario,
+                account_id=account_id,
+                task_id=task_id,
+                external_task_id=external_task_id,
+                outcome=outcome,
+                created_at=self.clock(),
+            )
+        )
 
     async def refusals(self, scenario: str) -> int:
         """How many creates ``scenario`` has refused since the last reset."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reelgate.domain.kling import kling_models
+from reelgate.domain.kling import entry_aliases, kling_like, kling_models
 from reelgate.domain.models import ModelSpec
 
 ENGINE_NAME = "sandbox"
@@ -55,15 +55,8 @@ def _from_entry(entry: Mapping[str, Any], kling: Mapping[str, ModelSpec]) -> Mod
     unknown = sorted(set(entry) - _KEYS)
     if unknown:  # a misspelt key would otherwise be ignored silently
         raise ValueError(f"{where}: unknown key(s) {unknown} (known: {sorted(_KEYS)})")
-    like = entry.get("like", model_id)
-    base = kling.get(like) if isinstance(like, str) else None
-    if base is None:
-        raise ValueError(
-            f"{where}: 'like' must name a Kling model ({', '.join(kling)}), got {like!r}"
-        )
-    aliases = entry.get("aliases", [])
-    if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) and a for a in aliases):
-        raise ValueError(f"{where}: 'aliases' must be a list of names")
+    base = kling_like(where, entry.get("like", model_id), kling)
+    aliases = entry_aliases(entry, where)
     description = entry.get("description", base.description)
     if not isinstance(description, str):
         raise ValueError(f"{where}: 'description' must be a string")
@@ -73,7 +66,7 @@ def _from_entry(entry: Mapping[str, Any], kling: Mapping[str, ModelSpec]) -> Mod
         base,
         id=model_id,
         engine=ENGINE_NAME,
-        aliases=tuple(aliases),
+        aliases=aliases,
         description=description,
         options={**base.options, "like": base.id, "delay_s": delay_s, "fail_rate": fail_rate},
     )

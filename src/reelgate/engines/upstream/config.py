@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reelgate.domain.kling import kling_models
+from reelgate.domain.kling import entry_aliases, kling_like, kling_models
 from reelgate.domain.models import ModelSpec
 
 ENGINE_NAME = "upstream"
@@ -106,14 +106,8 @@ def _parse(
         raise ValueError(f"{where}: 'base_url' must be an http(s) URL, got {base_url!r}")
     model_name = _string(entry, "model_name", where, model_id)
     like = _string(entry, "like", where, model_name if model_name in kling else model_id)
-    base = kling.get(like)
-    if base is None:
-        raise ValueError(
-            f"{where}: 'like' must name a Kling model ({', '.join(kling)}), got {like!r}"
-        )
-    aliases = entry.get("aliases", [])
-    if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) and a for a in aliases):
-        raise ValueError(f"{where}: 'aliases' must be a list of names")
+    base = kling_like(where, like, kling)
+    aliases = entry_aliases(entry, where)
     secrets = {key: _secret(entry, key, where, environ) for key in _SECRETS}
     if secrets["api_key"] is None and not (secrets["access_key"] and secrets["secret_key"]):
         raise ValueError(
@@ -140,7 +134,7 @@ def _parse(
         base,
         id=model_id,
         engine=ENGINE_NAME,
-        aliases=tuple(aliases),
+        aliases=aliases,
         description=_string(entry, "description", where, base.description),
         options={**base.options, "like": base.id},
     )
