@@ -129,3 +129,25 @@ def test_opening_a_new_or_current_store_never_imports_alembic(tmp_path: Path) ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tables_py_declares_every_table() -> None:
+    """A new store is created from ``tables.metadata`` alone (``reelgate db upgrade`` imports no
+    other store module): a table declared elsewhere would be missing from it."""
+    import reelgate.store
+    import reelgate.store.sandbox
+    from reelgate.store.tables import metadata
+
+    alone = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from reelgate.store.tables import metadata; print(' '.join(sorted(metadata.tables)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert alone == sorted(metadata.tables)
+    assert {"sandbox_fired", "sandbox_signals", "rate_windows"} <= set(alone)
+    assert reelgate.store.Store is not None

@@ -12,13 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Integer,
-    String,
-    Table,
-    Text,
     delete,
     func,
     insert,
@@ -34,28 +27,13 @@ from . import accounts as acct
 from .accounts import Credentials
 from .base import StoreBase
 from .outbox import TaskEvent, _row_to_event
-from .tables import access_keys, api_keys, metadata, task_events, tasks
-
-sandbox_fired = Table(
-    "sandbox_fired",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("scenario", String(100), nullable=False, index=True),
-    Column("account_id", Integer, nullable=False),
-    Column("task_id", String(24), nullable=True),  # NULL: refused at create
-    Column("external_task_id", String(256), nullable=True),
-    Column("outcome", Text, nullable=False),  # "applied", or "refused <code>"
-    Column("created_at", BigInteger, nullable=False),
-)
-
-sandbox_signals = Table(
-    "sandbox_signals",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("task_id", String(24), nullable=True, index=True),  # NULL: every task (the clock)
-    Column("kind", String(16), nullable=False),  # release, finish, advance
-    Column("seconds", Float, nullable=False, default=0.0),
-    Column("created_at", BigInteger, nullable=False),
+from .tables import (
+    access_keys,
+    api_keys,
+    sandbox_fired,
+    sandbox_signals,
+    task_events,
+    tasks,
 )
 
 SIGNALS = ("release", "finish", "advance")

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -116,4 +117,27 @@ rate_windows = Table(
     Column("key", String(80), primary_key=True),
     Column("window", BigInteger, primary_key=True),  # Unix minute
     Column("count", Integer, nullable=False),
+)
+
+# The sandbox's own state (store/sandbox.py): scenarios that fired, control signals.
+sandbox_fired = Table(
+    "sandbox_fired",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scenario", String(100), nullable=False, index=True),
+    Column("account_id", Integer, nullable=False),
+    Column("task_id", String(24), nullable=True),  # NULL: refused at create
+    Column("external_task_id", String(256), nullable=True),
+    Column("outcome", Text, nullable=False),  # "applied", or "refused <code>"
+    Column("created_at", BigInteger, nullable=False),
+)
+
+sandbox_signals = Table(
+    "sandbox_signals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(24), nullable=True, index=True),  # NULL: every task (the clock)
+    Column("kind", String(16), nullable=False),  # release, finish, advance
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("created_at", BigInteger, nullable=False),
 )
