@@ -389,6 +389,12 @@ class Settings(_DataDir):
             " `python -c 'import secrets; print(secrets.token_hex(32))'`)"
         )
 
+    def shared_link_secret(self) -> bytes | None:
+        """The link key when every process on this store has the same one: SIGNING_KEY, or
+        the data directory's on SQLite (one machine); None otherwise (a key generated here
+        would check nothing another replica signs, and a worker's data dir keeps no key)."""
+        return self.link_secret() if self.signing_key or self.uses_sqlite else None
+
     def link_secret(self) -> bytes:
         """The signing key, created once in the data directory when not configured."""
         if self.signing_key:

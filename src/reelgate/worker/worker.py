@@ -295,9 +295,7 @@ class Worker:
             params=record.params,
             state=await self.store.engine_state(record.task_id),
             checkpoint=checkpoint,
-            hook_url=upstream_hook_url(
-                self.settings.base_url, self.settings.link_secret(), record.task_id
-            ),
+            hook_url=self._hook_url(record.task_id),
         )
 
         try:
@@ -335,6 +333,11 @@ class Worker:
         )
         if not ok:
             log.warning("task %s: lease lost before finishing; result discarded", record.task_id)
+
+    def _hook_url(self, task_id: str) -> str | None:
+        """Our URL for a provider's callback about ``task_id``, when the API can check it."""
+        secret = self.settings.shared_link_secret()
+        return upstream_hook_url(self.settings.base_url, secret, task_id) if secret else None
 
     async def _generate(self, run: _Running, spec: ModelSpec, job: Job) -> Output:
         """The engine's output, the task stretched to the model's ``processing_s``.
