@@ -62,7 +62,9 @@ def _child_main(conn: Connection, frame: Any, cancel: Any, render: RenderFunctio
     """A child's loop: render each job received, answer with the clip or the exception."""
 
     def before_frame(index: int) -> None:
-        if cancel.value:
+        # The pool sends nothing while a render runs, so a readable pipe means its end closed:
+        # the worker died (SIGKILL). Stop, and leave no files behind, as for a cancel.
+        if cancel.value or conn.poll():
             raise TaskCancelledError()
         frame.value = index
 
