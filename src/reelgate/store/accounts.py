@@ -98,9 +98,14 @@ async def insert_account(
 
 
 async def insert_credentials(
-    conn: AsyncConnection, account_id: int, name: str, now: int
+    conn: AsyncConnection,
+    account_id: int,
+    name: str,
+    now: int,
+    given: tuple[str, str, str] | None = None,
 ) -> Credentials:
-    ak, sk, key = new_access_key(), new_secret_key(), new_api_key()
+    """A new AK/SK pair and API key for the account; ``given`` (AK, SK, key): these instead."""
+    ak, sk, key = given or (new_access_key(), new_secret_key(), new_api_key())
     await conn.execute(
         insert(access_keys).values(
             access_key=ak, account_id=account_id, secret_key=sk, name=name, created_at=now

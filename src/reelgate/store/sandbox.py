@@ -29,7 +29,6 @@ from .base import StoreBase
 from .outbox import TaskEvent, _row_to_event
 from .tables import (
     access_keys,
-    api_keys,
     sandbox_fired,
     sandbox_signals,
     task_events,
@@ -207,25 +206,8 @@ class SandboxControl(StoreBase):
             if found is not None:
                 return Credentials(int(found.account_id), access_key, secret_key, api_key)
             account_id = await acct.insert_account(conn, name, now, None, None)
-            await conn.execute(
-                insert(access_keys).values(
-                    access_key=access_key,
-                    account_id=account_id,
-                    secret_key=secret_key,
-                    name=name,
-                    created_at=now,
-                )
-            )
-            await conn.execute(
-                insert(api_keys).values(
-                    key_hash=acct.hash_api_key(api_key),
-                    account_id=account_id,
-                    prefix=api_key[:8],
-                    name=name,
-                    created_at=now,
-                )
-            )
-            return Credentials(account_id, access_key, secret_key, api_key)
+            given = (access_key, secret_key, api_key)
+            return await acct.insert_credentials(conn, account_id, name, now, given)
 
 
 __all__: Sequence[str] = ["Firing", "SandboxControl", "sandbox_fired", "sandbox_signals"]
