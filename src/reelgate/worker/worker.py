@@ -278,6 +278,11 @@ class Worker:
         if spec is None:
             await self._fail(run, f"model {record.model_name} is no longer served")
             return
+        if run.deadline_ms is not None and self.store.clock() >= run.deadline_ms:
+            # reclaimed after its limit ran out (the limit counts from the first claim): it
+            # ends now instead of rendering until the next heartbeat notices
+            await self._fail(run, timed_out_message(run.timeout_s))
+            return
         await asyncio.to_thread(_fresh_dir, workdir, record.attempts)
 
         async def checkpoint(state: Mapping[str, Any]) -> None:
