@@ -4,7 +4,9 @@
                         [--postgres-url URL] [--api-workers 2]
 
 One run starts every server, then measures each route of each server in turn, ``--runs`` rounds
-(interleaved, so drift of a shared machine hits every target alike), and prints the medians:
+(interleaved, so drift of a shared machine hits every target alike; the servers not being
+measured are stopped with SIGSTOP meanwhile, so a +worker target's renders load only its own
+rows), and prints the medians:
 
 - ``ceiling``: a bare FastAPI app on the same uvicorn settings as `reelgate serve` (uvloop,
   httptools), returning the same JSON bodies reelgate answered, as constant dicts (FastAPI's own
@@ -262,9 +264,21 @@ def start_prism(work: Path, openapi: dict[str, Any], headers: dict[str, str]) ->
     return Target("prism", base, headers, "any", process, reelgate=False)
 
 
+def pause(targets: list[Target], running: Target | None) -> None:
+    """SIGSTOP every server but ``running`` (its whole session: render children too);
+    ``running=None`` lets them all run again."""
+    for target in targets:
+        if target.process is None or target.process.poll() is not None:
+            continue
+        wanted = signal.SIGCONT if running is None or target is running else signal.SIGSTOP
+        os.killpg(target.process.pid, wanted)
+    time.sleep(0.2)
+
+
 def stop(process: subprocess.Popen[bytes] | None) -> None:
     if process is None or process.poll() is not None:
         return
+    os.killpg(process.pid, signal.SIGCONT)  # a stopped process would not act on SIGTERM
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(10)
@@ -427,12 +441,16 @@ def main() -> None:
         print(f"servers up in {time.monotonic() - started:.0f} s", file=sys.stderr)
         for _ in range(args.runs):
             for target in targets:
+                # Only the measured server runs: a +worker target renders all along, which
+                # would otherwise load every other measurement (the ceiling's included).
+                pause(targets, running=target)
                 for route in ROUTES:
                     if load == "wrk":
                         got = run_wrk(target, route, work, args.duration, args.connections)
                     else:
                         got = run_python_load(target, route, args.duration, args.connections)
                     target.results.setdefault(route, []).append(got)
+        pause(targets, running=None)
         report(targets)
         print(f"took {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
