@@ -237,14 +237,16 @@ class _SqliteWriter:
                     self._queue_flush()  # the BEGIN went through: end it, whoever comes next
                     raise
             assert self._conn is not None and self._committed is not None
-            committed = self._committed
-            savepoint = self._conn.begin_nested()
+            committed, conn = self._committed, self._conn
+            # Plain SQL rather than begin_nested(): a third of the CPU of a small write went
+            # to SQLAlchemy's bookkeeping of the savepoint. One writer at a time: one name.
+            conn.exec_driver_sql("SAVEPOINT writer")
             try:
-                yield _OnLoop(self._conn)
+                yield _OnLoop(conn)
             except BaseException:
-                self._end_savepoint(savepoint.rollback)
+                self._end_savepoint("ROLLBACK TO writer; RELEASE writer")
                 raise
-            self._end_savepoint(savepoint.commit)
+            self._end_savepoint("RELEASE writer")
             self._queue_flush()
         await asyncio.shield(committed)
 
@@ -256,11 +258,13 @@ class _SqliteWriter:
         self._flushes.add(flush)
         flush.add_done_callback(self._flushes.discard)
 
-    def _end_savepoint(self, end: Callable[[], None]) -> None:
-        """Release or roll back a savepoint (on the loop: no fsync); if that fails, the
+    def _end_savepoint(self, sql: str) -> None:
+        """Release or roll back the savepoint (on the loop: no fsync); if that fails, the
         connection is in doubt: the whole transaction is rolled back and fails its writers."""
+        assert self._conn is not None
         try:
-            end()
+            for statement in sql.split("; "):
+                self._conn.exec_driver_sql(statement)
         except Exception as exc:
             transaction, committed = self._take()
             with contextlib.suppress(Exception):

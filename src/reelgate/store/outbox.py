@@ -206,6 +206,9 @@ class Outbox(StoreBase):
             return [_row_to_event(r) for r in rows]
 
 
+_INSERT_EVENT = insert(task_events)  # built once: it is on every status change's path
+
+
 async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
     """Record ``record``'s status change in the outbox (inside the change's transaction).
 
@@ -225,9 +228,9 @@ async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
     mode = callback_mode(record.params) if record.callback_url else None
     if mode == "out_of_order" and record.status == TaskStatus.PROCESSING:
         values["delivery"] = HELD
-    await conn.execute(insert(task_events).values(**values))
+    await conn.execute(_INSERT_EVENT, values)
     if mode == "twice":
-        await conn.execute(insert(task_events).values(**values))
+        await conn.execute(_INSERT_EVENT, values)
     if mode == "out_of_order" and record.status.finished:
         held = task_events.c.task_id == record.task_id, task_events.c.delivery == HELD
         for row in await conn.execute(

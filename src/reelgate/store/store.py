@@ -299,25 +299,26 @@ class Store(Outbox):
                 run_after=run_after,
             )
             await conn.execute(
-                insert(tasks).values(
-                    task_id=record.task_id,
-                    account_id=record.account_id,
-                    external_task_id=record.external_task_id,
-                    model_name=record.model_name,
-                    params=record.params,
-                    status=record.status.value,
-                    status_msg="",
-                    progress=0,
-                    callback_url=record.callback_url,
-                    watermark=record.watermark,
-                    result={},
-                    units=record.units,
-                    created_at=now,
-                    updated_at=now,
-                    attempts=0,
-                    base_url=new.base_url,
-                    run_after=run_after,
-                )
+                _INSERT_TASK,
+                {
+                    "task_id": record.task_id,
+                    "account_id": record.account_id,
+                    "external_task_id": record.external_task_id,
+                    "model_name": record.model_name,
+                    "params": record.params,
+                    "status": record.status.value,
+                    "status_msg": "",
+                    "progress": 0,
+                    "callback_url": record.callback_url,
+                    "watermark": record.watermark,
+                    "result": {},
+                    "units": record.units,
+                    "created_at": now,
+                    "updated_at": now,
+                    "attempts": 0,
+                    "base_url": new.base_url,
+                    "run_after": run_after,
+                },
             )
             await add_event(conn, record)
             await self._wakeup.notify_in(conn)
@@ -678,10 +679,9 @@ class Store(Outbox):
         return (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
 
     async def _lock_account(self, conn: AsyncConnection, account_id: int) -> Account:
-        query = select(accounts).where(accounts.c.id == account_id)
-        if not is_sqlite(self.engine):  # SQLite's BEGIN IMMEDIATE already serializes writers
-            query = query.with_for_update()
-        row = (await conn.execute(query)).first()
+        # SQLite's BEGIN IMMEDIATE already serializes writers
+        query = _ACCOUNT if is_sqlite(self.engine) else _ACCOUNT_FOR_UPDATE
+        row = (await conn.execute(query, {"account_id": account_id})).first()
         if row is None:
             raise LookupError(f"account {account_id} does not exist")
         return acct.row_to_account(row)
@@ -695,8 +695,11 @@ class Store(Outbox):
         return sum((Decimal(u) for (u,) in rows), Decimal(0))
 
 
-# The request path's queries, built once: building a statement per call cost as much CPU as
-# running it.
+# The request path's statements, built once: building a statement per call cost as much CPU
+# as running it.
+_INSERT_TASK = insert(tasks)
+_ACCOUNT = select(accounts).where(accounts.c.id == bindparam("account_id"))
+_ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()
 _TASK_BY_ID = select(tasks).where(
     tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
 )
