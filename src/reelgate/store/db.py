@@ -113,7 +113,11 @@ def create_engine(url: str) -> AsyncEngine:
     )
     _configure_sqlite(lookups, synchronous, writer=False)
     _ACCESS[engine.sync_engine] = _Access(
-        reads=reads.execution_options(isolation_level="AUTOCOMMIT"),
+        # Not execution_options(isolation_level="AUTOCOMMIT"): these connections are in
+        # autocommit already (no BEGIN is ever sent on them, _configure_sqlite), and that
+        # option sets and resets the mode through aiosqlite's thread at every checkout,
+        # an await inside the pool's checkout where a cancelled caller leaked the connection.
+        reads=reads,
         writer=_SqliteWriter(writes),
         extra=[reads],
         lookups=lookups,
