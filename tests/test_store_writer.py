@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from reelgate.domain.errors import InvalidParameterError
 from reelgate.store import NewTask, Store
@@ -121,3 +122,24 @@ async def test_a_cancelled_writer_does_not_hold_up_the_others(sqlite_store: Stor
     # the store still takes writes afterwards
     later = await sqlite_store.create_task(_task(acct.account_id))
     assert later.task_id in _committed_task_ids(sqlite_store)
+
+
+async def test_a_statement_error_rolls_back_its_own_write_and_the_next_ones_commit(
+    sqlite_store: Store,
+) -> None:
+    async def insert_account(account_id: int, name: str) -> None:
+        async with sqlite_store._writer() as conn:
+            await conn.execute(insert(accounts).values(name=f"{name}-first", created_at=0))
+            await conn.execute(insert(accounts).values(id=account_id, name=name, created_at=0))
+
+    await insert_account(100, "one")
+    outcome = await asyncio.gather(
+        insert_account(100, "clash"),  # the primary key is taken: IntegrityError
+        insert_account(200, "two"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcome[0], IntegrityError) and outcome[1] is None
+    path = str(sqlite_store.engine.url.database)
+    with sqlite3.connect(path) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM accounts")}
+    assert names == {"one-first", "one", "two-first", "two"}
