@@ -248,7 +248,7 @@ class _SqliteWriter:
             try:
                 yield _OnLoop(conn)
             except BaseException:
-                self._end_savepoint("ROLLBACK TO writer; RELEASE writer")
+                self._end_savepoint("ROLLBACK TO writer", "RELEASE writer")
                 raise
             self._end_savepoint("RELEASE writer")
             self._queue_flush()
@@ -262,12 +262,12 @@ class _SqliteWriter:
         self._flushes.add(flush)
         flush.add_done_callback(self._flushes.discard)
 
-    def _end_savepoint(self, sql: str) -> None:
+    def _end_savepoint(self, *statements: str) -> None:
         """Release or roll back the savepoint (on the loop: no fsync); if that fails, the
         connection is in doubt: the whole transaction is rolled back and fails its writers."""
         assert self._conn is not None
         try:
-            for statement in sql.split("; "):
+            for statement in statements:
                 self._conn.exec_driver_sql(statement)
         except Exception as exc:
             transaction, committed = self._take()
