@@ -18,25 +18,37 @@ run in autocommit too (no BEGIN/COMMIT round trips), its writes in a transaction
 The reads on a request's path (credentials, one task, a page of tasks) take a few rows by
 index: on SQLite they run on a plain sqlite3 connection, on the event loop itself. In WAL mode
 such a read never waits for a writer and costs microseconds, less than the thread hop aiosqlite
-makes for every call (a GET cost 8 thread round trips of about 0.1 ms CPU each). Scans
-(statistics, sums) stay on the threaded connections, where a long one does not stall the loop.
+makes for every call (a GET cost 8 thread round trips of about 0.1 ms CPU each). Each thread
+keeps its one lookup connection open (no pool checkout, no reset per read). Scans (statistics,
+sums) stay on the threaded connections, where a long one does not stall the loop.
+
+On those on-loop connections (lookups and the writer), the statements of the request path,
+marked with :func:`prepared`, skip SQLAlchemy's execution machinery: each is compiled once to
+its SQL, its parameters' converters and its columns' converters, and runs on the sqlite3
+connection directly (a task read: 64 us -> 24 us). Everything else, and every statement on
+PostgreSQL, runs through SQLAlchemy as usual; both paths give the same rows and raise the same
+errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import Insert, Select, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, RootTransaction, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, RootTransaction, make_url
+from sqlalchemy.engine.result import IteratorResult, Result, SimpleResultMetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # In WAL mode both modes survive a crash of the process: a commit is in the WAL file (the
@@ -57,7 +69,7 @@ class _Access:
     write_lock: asyncio.Lock | None = None  # in-memory SQLite: writers queue here, in order
     writer: _SqliteWriter | None = None  # SQLite file: the one writer (see the docstring)
     extra: list[AsyncEngine] = field(default_factory=list)  # engines to dispose with it
-    lookups: Engine | None = None  # SQLite: point reads on the loop (see the docstring)
+    lookups: _Lookups | None = None  # SQLite: point reads on the loop (see the docstring)
 
 
 _ACCESS: weakref.WeakKeyDictionary[Engine, _Access] = weakref.WeakKeyDictionary()
@@ -105,11 +117,9 @@ def create_engine(url: str) -> AsyncEngine:
         parsed, poolclass=AsyncAdaptedQueuePool, pool_size=SQLITE_READERS, max_overflow=0
     )
     _configure_sqlite(reads, synchronous, writer=False)
+    # no pool: each thread keeps its connection (_Lookups); closed from another at dispose
     lookups = create_sync_engine(
-        sync_url,
-        pool_size=SQLITE_READERS,
-        max_overflow=0,
-        connect_args={"check_same_thread": False},
+        sync_url, poolclass=NullPool, connect_args={"check_same_thread": False}
     )
     _configure_sqlite(lookups, synchronous, writer=False)
     _ACCESS[engine.sync_engine] = _Access(
@@ -120,7 +130,7 @@ def create_engine(url: str) -> AsyncEngine:
         reads=reads,
         writer=_SqliteWriter(writes),
         extra=[reads],
-        lookups=lookups,
+        lookups=_Lookups(lookups),
     )
     return engine
 
@@ -178,18 +188,150 @@ def read_connection(engine: AsyncEngine) -> Any:
     return _access(engine).reads.connect()
 
 
-class _OnLoop:
-    """A sync connection used from the event loop, with AsyncConnection's ``execute``."""
+Prepared = Select[Any] | Insert
+P = TypeVar("P", bound=Prepared)
+_PREPARED: weakref.WeakSet[Prepared] = weakref.WeakSet()
+_GIVEN = object()  # a parameter each call gives
 
-    def __init__(self, conn: Connection) -> None:
+
+def prepared(statement: P) -> P:
+    """Mark ``statement`` (built once, at import) to run compiled-once on the SQLite
+    connections that run on the loop (see the module docstring). Parameters are bound by
+    name (``bindparam``), every one given at each call."""
+    _PREPARED.add(statement)
+    return statement
+
+
+class _Compiled:
+    """One prepared statement for one dialect: its SQL, and how to convert its parameters and
+    its rows, as SQLAlchemy would."""
+
+    def __init__(self, statement: Prepared, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if not compiled.positional or compiled.positiontup is None:
+            raise ValueError(f"{dialect.name} does not take positional parameters")
+        self.sql = compiled.string
+        # (name, value when not given or _GIVEN, converter) in the SQL's order
+        self._params: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            fixed = _GIVEN if bind.callable is None and bind.value is None else bind.value
+            self._params.append((name, fixed, bind.type._cached_bind_processor(dialect)))
+        # Python-side column defaults of an INSERT (a column left out of its values)
+        defaults = {}
+        for column in compiled.insert_prefetch:
+            if not isinstance(column.default, ScalarElementColumnDefault):
+                raise ValueError(f"{column.name}: only a constant default can be prepared")
+            defaults[column.key] = column.default.arg
+        self._params = [
+            (name, defaults.get(name, fixed), processor) for name, fixed, processor in self._params
+        ]
+        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
+        self._meta = SimpleResultMetaData([str(column.key) for column in columns])
+        self._results = [column.type._cached_result_processor(dialect, None) for column in columns]
+        self._convert = any(processor is not None for processor in self._results)
+
+    def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, fixed, processor in self._params:
+            value = given.get(name, fixed)
+            if value is _GIVEN:
+                raise KeyError(f"parameter {name!r} of a prepared statement is not given")
+            values.append(value if processor is None else processor(value))
+        return tuple(values)
+
+    def rows(self, raw: list[tuple[Any, ...]]) -> Result[Any]:
+        if self._convert:
+            processors = self._results
+            raw = [
+                tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+                for row in raw
+            ]
+        return IteratorResult(self._meta, iter(raw))
+
+
+class _OnLoop:
+    """A sync SQLite connection used from the event loop, with AsyncConnection's
+    ``execute``: statements marked :func:`prepared` run compiled-once on its sqlite3
+    connection, others through SQLAlchemy."""
+
+    def __init__(self, conn: Connection, compiled: dict[Prepared, _Compiled]) -> None:
         self._conn = conn
+        self._compiled = compiled
 
     @property
     def dialect(self) -> Dialect:
         return self._conn.dialect
 
-    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
-        return self._conn.execute(statement, parameters)
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        if statement not in _PREPARED:
+            return self._conn.execute(statement, parameters)
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            compiled = self._compiled[statement] = _Compiled(statement, self.dialect)
+        params = compiled.parameters(parameters or {})
+        dbapi = _dbapi(self._conn)
+        try:
+            cursor = dbapi.execute(compiled.sql, params)
+            raw = cursor.fetchall()
+        except dbapi_errors(self.dialect) as exc:
+            raise DBAPIError.instance(
+                compiled.sql, params, exc, dbapi_errors(self.dialect), dialect=self.dialect
+            ) from exc
+        return compiled.rows(raw)
+
+    def end_reads(self) -> None:
+        """End what SQLAlchemy began on a read (nothing is sent: autocommit), so the kept
+        connection starts the next read clean."""
+        if self._conn.in_transaction():
+            self._conn.rollback()
+
+
+def dbapi_errors(dialect: Dialect) -> type[Exception]:
+    error: type[Exception] = dialect.loaded_dbapi.Error
+    return error
+
+
+def _dbapi(conn: Connection) -> Any:
+    """The DBAPI (sqlite3) connection under ``conn``."""
+    return conn.connection.dbapi_connection
+
+
+class _Lookups:
+    """The on-loop read connections of a SQLite store: one per thread, kept open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+        self._guard = threading.Lock()
+        self.compiled: dict[Prepared, _Compiled] = {}
+
+    def connection(self) -> _OnLoop:
+        found: _OnLoop | None = getattr(self._local, "conn", None)
+        if found is None:
+            conn = self._engine.connect()
+            with self._guard:
+                self._opened.append(conn)
+            found = self._local.conn = _OnLoop(conn, self.compiled)
+        return found
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[_OnLoop]:
+        found = self.connection()
+        try:
+            yield found
+        finally:
+            found.end_reads()
+
+    def dispose(self) -> None:
+        with self._guard:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local = threading.local()
+        self._engine.dispose()
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
@@ -230,6 +372,7 @@ class _SqliteWriter:
         self._committed: asyncio.Future[None] | None = None  # resolved by its flush
         self._flush_queued = False  # for the open transaction
         self._flushes: set[asyncio.Task[None]] = set()
+        self._compiled: dict[Prepared, _Compiled] = {}
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[_OnLoop]:
@@ -244,9 +387,9 @@ class _SqliteWriter:
             committed, conn = self._committed, self._conn
             # Plain SQL rather than begin_nested(): a third of the CPU of a small write went
             # to SQLAlchemy's bookkeeping of the savepoint. One writer at a time: one name.
-            conn.exec_driver_sql("SAVEPOINT writer")
+            _dbapi(conn).execute("SAVEPOINT writer")
             try:
-                yield _OnLoop(conn)
+                yield _OnLoop(conn, self._compiled)
             except BaseException:
                 self._end_savepoint("ROLLBACK TO writer", "RELEASE writer")
                 raise
@@ -268,7 +411,7 @@ class _SqliteWriter:
         assert self._conn is not None
         try:
             for statement in statements:
-                self._conn.exec_driver_sql(statement)
+                _dbapi(self._conn).execute(statement)
         except Exception as exc:
             transaction, committed = self._take()
             with contextlib.suppress(Exception):
@@ -338,8 +481,8 @@ async def lookup_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
         async with read_connection(engine) as conn:
             yield conn
         return
-    with lookups.connect() as conn:
-        yield _OnLoop(conn)
+    with lookups.reading() as conn:
+        yield conn
 
 
 async def dispose(engine: AsyncEngine) -> None:

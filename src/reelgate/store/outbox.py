@@ -18,13 +18,14 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.domain.scenarios import callback_mode
 from reelgate.domain.tasks import TaskRecord, TaskStatus
 
 from .base import StoreBase
+from .db import prepared
 from .tables import task_events, tasks
 
 # Deliveries of events a sandbox scenario sends out of order: held back, then re-queued as a
@@ -206,7 +207,18 @@ class Outbox(StoreBase):
             return [_row_to_event(r) for r in rows]
 
 
-_INSERT_EVENT = insert(task_events)  # built once: it is on every status change's path
+# built once and prepared (db.py): it is on every status change's path
+_EVENT_COLUMNS = (
+    "task_id",
+    "status",
+    "payload",
+    "callback_url",
+    "created_at",
+    "delivery",
+    "attempts",
+    "next_attempt_at",
+)
+_INSERT_EVENT = prepared(insert(task_events).values({n: bindparam(n) for n in _EVENT_COLUMNS}))
 
 
 async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:

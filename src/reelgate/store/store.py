@@ -46,7 +46,7 @@ from reelgate.domain.tasks import (
 from . import accounts as acct
 from . import ratelimits as rates
 from .accounts import Account, Credentials, TtlCache
-from .db import create_engine, dispose, is_sqlite
+from .db import create_engine, dispose, is_sqlite, prepared
 from .migrate import upgrade
 from .outbox import Outbox, TaskEvent, add_event
 from .ratelimits import RateDecision
@@ -188,13 +188,7 @@ class Store(Outbox):
         if found is not None and found[1] is not None:
             return found[0], found[1]
         async with self._lookup() as conn:
-            row = (
-                await conn.execute(
-                    select(access_keys.c.account_id, access_keys.c.secret_key).where(
-                        access_keys.c.access_key == access_key
-                    )
-                )
-            ).first()
+            row = (await conn.execute(_SECRET_KEY, {"access_key": access_key})).first()
         if row is None:
             return None
         self._credentials.put(cache_key, (int(row.account_id), row.secret_key))
@@ -207,8 +201,7 @@ class Store(Outbox):
         if found is not None:
             return found[0]
         async with self._lookup() as conn:
-            query = select(api_keys.c.account_id).where(api_keys.c.key_hash == key_hash)
-            value = (await conn.execute(query)).scalar()
+            value = (await conn.execute(_API_KEY_ACCOUNT, {"key_hash": key_hash})).scalar()
         if value is None:
             return None
         self._credentials.put(f"api:{key_hash}", (int(value), None))
@@ -695,23 +688,62 @@ class Store(Outbox):
         return sum((Decimal(u) for (u,) in rows), Decimal(0))
 
 
-# The request path's statements, built once: building a statement per call cost as much CPU
-# as running it.
-_INSERT_TASK = insert(tasks)
-_ACCOUNT = select(accounts).where(accounts.c.id == bindparam("account_id"))
-_ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()
-_TASK_BY_ID = select(tasks).where(
-    tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
+# The request path's statements, built once (building a statement per call cost as much CPU
+# as running it), and prepared (db.py: on SQLite they skip SQLAlchemy's execution machinery).
+_INSERT_TASK = prepared(
+    insert(tasks).values(
+        {
+            name: bindparam(name)
+            for name in (
+                "task_id",
+                "account_id",
+                "external_task_id",
+                "model_name",
+                "params",
+                "status",
+                "status_msg",
+                "progress",
+                "callback_url",
+                "watermark",
+                "result",
+                "units",
+                "created_at",
+                "updated_at",
+                "attempts",
+                "base_url",
+                "run_after",
+            )
+        }
+    )
 )
-_TASK_BY_EXTERNAL_ID = select(tasks).where(
-    tasks.c.account_id == bindparam("account_id"), tasks.c.external_task_id == bindparam("ident")
+_ACCOUNT_BY_ID = select(accounts).where(accounts.c.id == bindparam("account_id"))
+_ACCOUNT = prepared(_ACCOUNT_BY_ID)
+_ACCOUNT_FOR_UPDATE = _ACCOUNT_BY_ID.with_for_update()
+_TASK_BY_ID = prepared(
+    select(tasks).where(
+        tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
+    )
 )
-_TASK_PAGE = (
+_TASK_BY_EXTERNAL_ID = prepared(
+    select(tasks).where(
+        tasks.c.account_id == bindparam("account_id"),
+        tasks.c.external_task_id == bindparam("ident"),
+    )
+)
+_TASK_PAGE = prepared(
     select(tasks)
     .where(tasks.c.account_id == bindparam("account_id"))
     .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
+)
+_SECRET_KEY = prepared(
+    select(access_keys.c.account_id, access_keys.c.secret_key).where(
+        access_keys.c.access_key == bindparam("access_key")
+    )
+)
+_API_KEY_ACCOUNT = prepared(
+    select(api_keys.c.account_id).where(api_keys.c.key_hash == bindparam("key_hash"))
 )
 
 
