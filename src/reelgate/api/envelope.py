@@ -39,7 +39,8 @@ class _Rendered(JSONResponse):
         return content
 
 
-def _wire_json(model: WireModel) -> bytes:
+def wire_json(model: WireModel) -> bytes:
+    """``model.wire()`` as JSON bytes."""
     if type(model).wire is not WireModel.wire:  # a model with its own rule
         return _dumps(model.wire())
     # The rule of ``WireModel.wire()`` (JSON mode, None left out), written straight to bytes by
@@ -47,18 +48,25 @@ def _wire_json(model: WireModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model, exclude_none=True)
 
 
+def _json_of(data: Data) -> bytes:
+    return data if isinstance(data, bytes) else wire_json(data)
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def ok(data: WireModel | Sequence[WireModel] | Mapping[str, Any], request_id: str) -> JSONResponse:
+Data = WireModel | bytes  # bytes: the JSON of a wire model, rendered before (wire_json)
+
+
+def ok(data: Data | Sequence[Data] | Mapping[str, Any], request_id: str) -> JSONResponse:
     """The success envelope, serialised once; wire models by the rule of their ``wire()``."""
-    if isinstance(data, WireModel):
-        body = _wire_json(data)
-    elif isinstance(data, Sequence):
-        body = b"[" + b",".join(_wire_json(item) for item in data) + b"]"
-    else:
+    if isinstance(data, Mapping):
         body = _dumps(data)
+    elif isinstance(data, WireModel | bytes):
+        body = _json_of(data)
+    else:
+        body = b"[" + b",".join(_json_of(item) for item in data) + b"]"
     head = f'{{"code":0,"message":"SUCCEED","request_id":{json.dumps(request_id)},"data":'
     return _Rendered(head.encode() + body + b"}")
 

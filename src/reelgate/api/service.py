@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -25,8 +26,14 @@ from reelgate.domain.tasks import (
 from reelgate.settings import Settings, env_name
 from reelgate.storage import Storage
 from reelgate.store import NewTask, Store
+from reelgate.store.accounts import TtlCache
 
 from .emulator import Emulator
+from .envelope import wire_json
+
+RENDER_REUSE_S = 5.0  # at most this long is a finished task's rendered JSON reused
+RENDER_REUSE_SHARE = 0.1  # and at most this share of its links' lifetime
+RENDERS_KEPT = 4096  # finished tasks kept rendered (about 1 KB each)
 
 
 @dataclass
@@ -38,6 +45,12 @@ class Services:
     health: Callable[[], Mapping[str, str]] | None = None
     profile: Profile = PROFILES["kling"]
     emulator: Emulator | None = None  # scenarios and /_sandbox, when the sandbox serves
+    monotonic: Callable[[], float] = time.monotonic  # how long rendered tasks are reused
+    _renders: TtlCache[tuple[str, str], bytes] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        reuse_s = min(RENDER_REUSE_S, self.settings.url_ttl_s * RENDER_REUSE_SHARE)
+        self._renders = TtlCache(self.monotonic, reuse_s, RENDERS_KEPT)
 
     def model_health(self) -> Mapping[str, str]:
         return self.health() if self.health is not None else {}
@@ -50,6 +63,26 @@ class Services:
     def task_signer(self, task: TaskRecord, base_url: str) -> Signer:
         """Links for ``task``: short-lived when its sandbox scenario says so."""
         return self.signer(base_url, link_ttl(task.params))
+
+    def task_json(self, task: TaskRecord, base_url: str) -> bytes:
+        """The task object's JSON, for a request that came through ``base_url``.
+
+        A finished task never changes again (the store's compare-and-set), so its JSON, links
+        and all, is reused for a few seconds (RENDER_REUSE_S): signing its links and building
+        its model was 60 % of a task list's CPU. A reused link was signed at most that long
+        ago, so it expires that much sooner, and a blob the retention sweep removed meanwhile
+        keeps its link that long (it answers 404, as a link followed after the sweep does).
+        Whether the task exists and is the caller's is asked of the store on every request;
+        tasks whose scenario shortens their links are rendered every time.
+        """
+        if not task.status.finished or link_ttl(task.params) is not None:
+            return wire_json(task_data(task, self.task_signer(task, base_url)))
+        key = (task.task_id, base_url)
+        body = self._renders.get(key)
+        if body is None:
+            body = wire_json(task_data(task, self.signer(base_url)))
+            self._renders.put(key, body)
+        return body
 
     async def create_text2video(
         self,
@@ -98,12 +131,13 @@ class Services:
             )
         return task
 
-    async def task_view(self, account_id: int, ident: str, base_url: str) -> TaskData:
+    async def task_view(self, account_id: int, ident: str, base_url: str) -> bytes:
+        """The caller's task as JSON (:meth:`task_json`)."""
         require_task_ident(ident)  # never send the store an id no task can have
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")
-        return task_data(task, self.task_signer(task, base_url))
+        return self.task_json(task, base_url)
 
     async def cancel_text2video(self, account_id: int, ident: str, base_url: str) -> TaskData:
         """Cancel the caller's task: a ``submitted`` one ends ``failed`` at once, a running one
@@ -127,9 +161,10 @@ class Services:
 
     async def list_view(
         self, account_id: int, page: int, page_size: int, base_url: str
-    ) -> list[TaskData]:
+    ) -> list[bytes]:
+        """A page of the caller's tasks as JSON (:meth:`task_json`), newest first."""
         tasks = await self.store.list_tasks(account_id, page, page_size)
-        return [task_data(t, self.task_signer(t, base_url)) for t in tasks]
+        return [self.task_json(t, base_url) for t in tasks]
 
     async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> CostsReport:
         """Kling's double-wrapped resource pack report; one pack per account."""
