@@ -15,7 +15,12 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from reelgate.api import create_app
-from reelgate.api.proxy import ForwardedHeadersMiddleware, TrustedProxies, parse_forwarded
+from reelgate.api.proxy import (
+    PEERS_REMEMBERED,
+    ForwardedHeadersMiddleware,
+    TrustedProxies,
+    parse_forwarded,
+)
 from reelgate.settings import Settings
 
 
@@ -173,3 +178,14 @@ async def test_create_keeps_the_base_the_request_came_through_for_callbacks(
         data_dir=services.settings.data_dir, public_url="https://cdn.example/"
     )
     assert (services.signer(stored)(key) or "").startswith("https://cdn.example/files/")
+
+
+def test_trust_decisions_stay_right_when_remembered_and_past_the_bound() -> None:
+    trusted = TrustedProxies(Settings(forwarded_allow_ips="10.1.0.0/16,::1").forwarded_allow)
+    asked = ["10.1.2.3", "10.2.0.1", "::1", "not-an-ip", "10.1.2.3"]
+    expected = [True, False, True, False, True]
+    assert [trusted.trusts(peer) for peer in asked] == expected
+    for i in range(PEERS_REMEMBERED + 10):  # more peers than are remembered
+        assert trusted.trusts(f"10.{1 + i % 2}.{i // 256 % 256}.{i % 256}") is (i % 2 == 0)
+    assert [trusted.trusts(peer) for peer in asked] == expected
+    assert trusted.trusts(None) is False and trusted.trusts("") is False
