@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from reelgate.api.service import RENDER_REUSE_S, Services
+from reelgate.domain.errors import NotFoundError
 from reelgate.domain.kling import kling_models
 from reelgate.domain.models import Catalog
 from reelgate.settings import Settings
@@ -93,8 +94,14 @@ async def test_renders_are_per_base_url_and_the_store_decides_who_sees_them(
     assert _videos(there)[0]["url"].startswith("https://other.example/files/")
     assert _videos(here)[0]["url"].startswith(BASE)
     other = await services.store.create_account("b")
-    with pytest.raises(Exception, match="not found"):
+    with pytest.raises(NotFoundError):
         await services.task_view(other.account_id, task_id, BASE)
+    # another account's own task whose external id is that task id: its own, not the render
+    params = {"prompt": "b's", "duration": "5", "model_name": "kling-v1"}
+    new = NewTask(other.account_id, "kling-v1", params, Decimal(1), external_task_id=task_id)
+    theirs = await services.store.create_task(new)
+    body = json.loads(await services.task_view(other.account_id, task_id, BASE))
+    assert body["task_id"] == theirs.task_id and body["task_status"] == "submitted"
 
 
 async def test_an_unfinished_task_is_rendered_on_every_read(

@@ -132,8 +132,12 @@ class Services:
         return task
 
     async def task_view(self, account_id: int, ident: str, base_url: str) -> bytes:
-        """The caller's task as JSON (:meth:`task_json`)."""
+        """The caller's task as JSON (:meth:`task_json`); one rendered a moment ago costs the
+        store only the check that it is the caller's."""
         require_task_ident(ident)  # never send the store an id no task can have
+        body = self._renders.get((ident, base_url))  # ident a task_id, the task finished
+        if body is not None and await self.store.has_task(account_id, ident):
+            return body
         task = await self.store.get_task(account_id, ident)
         if task is None:
             raise NotFoundError(f"task {ident!r} not found")
@@ -162,9 +166,14 @@ class Services:
     async def list_view(
         self, account_id: int, page: int, page_size: int, base_url: str
     ) -> list[bytes]:
-        """A page of the caller's tasks as JSON (:meth:`task_json`), newest first."""
-        tasks = await self.store.list_tasks(account_id, page, page_size)
-        return [self.task_json(t, base_url) for t in tasks]
+        """A page of the caller's tasks as JSON (:meth:`task_json`), newest first: the page's
+        ids, then the rows of only the tasks not rendered a moment ago."""
+        ids = await self.store.list_task_ids(account_id, page, page_size)
+        found = {task_id: self._renders.get((task_id, base_url)) for task_id in ids}
+        missing = [task_id for task_id, body in found.items() if body is None]
+        for task in await self.store.get_tasks(missing):
+            found[task.task_id] = self.task_json(task, base_url)
+        return [body for body in found.values() if body is not None]
 
     async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> CostsReport:
         """Kling's double-wrapped resource pack report; one pack per account."""

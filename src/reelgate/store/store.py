@@ -327,17 +327,37 @@ class Store(Outbox):
                     return _row_to_task(row)
             return None
 
+    async def has_task(self, account_id: int, task_id: str) -> bool:
+        """Whether ``task_id`` is one of the account's tasks (one index probe, no row read)."""
+        values = {"account_id": account_id, "ident": task_id}
+        async with self._lookup() as conn:
+            return (await conn.execute(_TASK_ID_BY_ID, values)).first() is not None
+
     async def get_task_by_id(self, task_id: str) -> TaskRecord | None:
         async with self._lookup() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
             return _row_to_task(row) if row is not None else None
 
     async def list_tasks(self, account_id: int, page: int, page_size: int) -> list[TaskRecord]:
-        """The account's tasks, newest first."""
+        """A page of the account's tasks, newest first."""
+        ids = await self.list_task_ids(account_id, page, page_size)
+        found = {task.task_id: task for task in await self.get_tasks(ids)}
+        return [found[task_id] for task_id in ids if task_id in found]
+
+    async def list_task_ids(self, account_id: int, page: int, page_size: int) -> list[str]:
+        """The ids of a page of the account's tasks, newest first (the rows: :meth:`get_tasks`;
+        a caller that rendered a finished task before needs no more of it)."""
+        values = {"account_id": account_id, "limit": page_size, "offset": (page - 1) * page_size}
         async with self._lookup() as conn:
-            values = {"account_id": account_id, "limit": page_size}
-            rows = await conn.execute(_TASK_PAGE, {**values, "offset": (page - 1) * page_size})
-            return [_row_to_task(row) for row in rows]
+            return [row.task_id for row in await conn.execute(_TASK_PAGE, values)]
+
+    async def get_tasks(self, task_ids: Collection[str]) -> list[TaskRecord]:
+        """The tasks of ``task_ids``, in no particular order."""
+        if not task_ids:
+            return []
+        query = select(tasks).where(tasks.c.task_id.in_(list(task_ids)))
+        async with self._lookup() as conn:
+            return [_row_to_task(row) for row in await conn.execute(query)]
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -719,11 +739,9 @@ _INSERT_TASK = prepared(
 _ACCOUNT_BY_ID = select(accounts).where(accounts.c.id == bindparam("account_id"))
 _ACCOUNT = prepared(_ACCOUNT_BY_ID)
 _ACCOUNT_FOR_UPDATE = _ACCOUNT_BY_ID.with_for_update()
-_TASK_BY_ID = prepared(
-    select(tasks).where(
-        tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
-    )
-)
+_OWN_TASK = (tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident"))
+_TASK_BY_ID = prepared(select(tasks).where(*_OWN_TASK))
+_TASK_ID_BY_ID = prepared(select(tasks.c.task_id).where(*_OWN_TASK))
 _TASK_BY_EXTERNAL_ID = prepared(
     select(tasks).where(
         tasks.c.account_id == bindparam("account_id"),
@@ -731,7 +749,7 @@ _TASK_BY_EXTERNAL_ID = prepared(
     )
 )
 _TASK_PAGE = prepared(
-    select(tasks)
+    select(tasks.c.task_id)
     .where(tasks.c.account_id == bindparam("account_id"))
     .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
     .limit(bindparam("limit", type_=Integer))
