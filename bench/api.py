@@ -14,7 +14,8 @@ rows), and prints the medians:
 - ``prism``: a Prism mock server (npm ``@stoplight/prism-cli`` in build/prism) of reelgate's own
   /openapi.json; left out with a note when npm or node is missing;
 - ``sqlite`` / ``postgres``: `reelgate serve --no-worker` on a store seeded with 30 succeeded
-  tasks (a real blob each, so a list signs 30 links);
+  tasks (three real blobs each, so a list of them has 90 signed links); the creates go to a
+  second account, so every round lists those same 30;
 - ``... +worker``: the same with the in-process worker rendering sandbox clips the whole time
   (50 waiting tasks seeded, and every create adds one);
 - ``sqlite xN``: ``--api-workers N`` API processes on one port (no worker).
@@ -76,6 +77,10 @@ class Target:
     log: Path | None = None
     results: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # route: runs
     cpu_ms: dict[str, list[float]] = field(default_factory=dict)  # route: server CPU per request
+    creator: dict[str, str] | None = None  # headers of the create route, when not ``headers``
+
+    def headers_for(self, route: str) -> dict[str, str]:
+        return dict(self.creator if route == "create" and self.creator else self.headers)
 
     def url(self, route: str) -> str:
         if route == "get":
@@ -88,9 +93,10 @@ class Target:
 # -- seeding a store -------------------------------------------------------------------------
 
 
-async def seed(data_dir: Path, database_url: str | None, waiting: int) -> tuple[str, str]:
+async def seed(data_dir: Path, database_url: str | None, waiting: int) -> tuple[str, str, str]:
     """An account with LIST_SIZE succeeded tasks (a real blob each) and ``waiting`` submitted
-    ones; its API key and one succeeded task's id."""
+    ones: its API key and one succeeded task's id; and the API key of a second account, which
+    the create route uses (so the list route lists the same 30 tasks every round)."""
     from decimal import Decimal
 
     from reelgate.settings import Settings
@@ -125,7 +131,8 @@ async def seed(data_dir: Path, database_url: str | None, waiting: int) -> tuple[
             first = first or task.task_id
         for _ in range(waiting):
             await store.create_task(new)
-        return creds.api_key, first
+        creator = await store.create_account("bench creates")
+        return creds.api_key, first, creator.api_key
     finally:
         await store.close()
 
@@ -172,7 +179,7 @@ def start_reelgate(
 ) -> Target:
     data_dir = work / name.replace(" ", "_").replace("+", "w")
     data_dir.mkdir()
-    api_key, task_id = asyncio.run(seed(data_dir, database_url, 50 if worker else 0))
+    api_key, task_id, creator_key = asyncio.run(seed(data_dir, database_url, 50 if worker else 0))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}
     if database_url:
@@ -188,7 +195,10 @@ def start_reelgate(
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
     headers = {"Authorization": f"Bearer {api_key}"}
-    return Target(name, f"http://127.0.0.1:{port}", headers, task_id, process, log=log)
+    creator = {"Authorization": f"Bearer {creator_key}"}
+    return Target(
+        name, f"http://127.0.0.1:{port}", headers, task_id, process, log=log, creator=creator
+    )
 
 
 def wait_started(target: Target) -> None:
@@ -300,7 +310,7 @@ def run_wrk(
     target: Target, route: str, work: Path, duration: int, conns: int
 ) -> tuple[float, float]:
     """(requests per second, p99 ms); non-2xx answers count as failures (reported)."""
-    headers = dict(target.headers)
+    headers = target.headers_for(route)
     method, body = "GET", "nil"
     if route == "create":
         method, body = "POST", json.dumps(json.dumps(CREATE_BODY))
@@ -356,7 +366,7 @@ asyncio.run(main())
 
 
 def run_python_load(target: Target, route: str, duration: float, conns: int) -> tuple[float, float]:
-    headers = dict(target.headers)
+    headers = target.headers_for(route)
     method, body = "GET", None
     if route == "create":
         method, body = "POST", json.dumps(CREATE_BODY)
@@ -424,7 +434,9 @@ def main() -> None:
             bodies = {
                 "get": client.get(first.url("get")).json(),
                 "list": client.get(first.url("list")).json(),
-                "create": client.post(first.url("create"), json=CREATE_BODY).json(),
+                "create": client.post(
+                    first.url("create"), json=CREATE_BODY, headers=first.headers_for("create")
+                ).json(),
             }
             openapi = client.get(f"{first.base}/openapi.json").json()
         assert len(bodies["list"]["data"]) == LIST_SIZE, bodies["list"]

@@ -28,7 +28,7 @@ WARMUP = 20
 
 async def measure(requests: int, profile: str | None) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix="reelgate-bench-cpu-"))
-    api_key, task_id = await seed(data_dir, None, 0)
+    api_key, task_id, _ = await seed(data_dir, None, 0)
     app = create_app(Settings(data_dir=data_dir, run_worker=False))
     paths = {
         "get": f"/v1/videos/text2video/{task_id}",

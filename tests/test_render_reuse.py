@@ -115,3 +115,20 @@ async def test_an_unfinished_task_is_rendered_on_every_read(
     assert await services.store.heartbeat(task.task_id, "w", 60, progress=40) is not None
     body = json.loads(await services.task_view(account, task.task_id, BASE))
     assert body["task_status"] == "processing" and body["task_progress"] == 40
+
+
+async def test_a_page_with_an_unfinished_task_is_read_whole_and_shows_it_live(
+    setup: tuple[Services, Clock, int],
+) -> None:
+    services, _clock, account = setup
+    done = await _finished(services, account, "done")
+    (first,) = await services.list_view(account, 1, 30, BASE)  # rendered: reused from now on
+    params = {"prompt": "live", "duration": "5", "model_name": "kling-v1"}
+    live = await services.store.create_task(NewTask(account, "kling-v1", params, Decimal(1)))
+    newest, older = await services.list_view(account, 1, 30, BASE)
+    assert older is first and json.loads(first)["task_id"] == done
+    assert json.loads(newest)["task_id"] == live.task_id
+    assert await services.store.claim_task("w", 60) is not None
+    assert await services.store.heartbeat(live.task_id, "w", 60, progress=70) is not None
+    newest, _ = await services.list_view(account, 1, 30, BASE)
+    assert json.loads(newest)["task_progress"] == 70

@@ -24,7 +24,7 @@ from reelgate.store.db import (
     read_connection,
     write_transaction,
 )
-from reelgate.store.store import _INSERT_TASK, _TASK_BY_ID, _TASK_PAGE, _row_to_task
+from reelgate.store.store import _INSERT_TASK, _TASK_PAGE, _TASK_PAGE_IDS, _row_to_task
 from reelgate.store.tables import tasks
 
 
@@ -51,26 +51,18 @@ async def test_prepared_reads_give_what_sqlalchemy_gives(store: Store) -> None:
     await store.finish_task(claimed.task_id, "w1", {"videos": [{"id": "v", "duration": "5"}]})
 
     page = {"account_id": creds.account_id, "limit": 30, "offset": 0}
-    fast, plain = [], []
     async with lookup_connection(store.engine) as conn:
-        ids = [row.task_id for row in await conn.execute(_TASK_PAGE, page)]
-        for task_id in ids:
-            one = {"account_id": creds.account_id, "ident": task_id}
-            fast += [_row_to_task(row) for row in await conn.execute(_TASK_BY_ID, one)]
+        fast = [_row_to_task(row) for row in await conn.execute(_TASK_PAGE, page)]
+        ids = [row.task_id for row in await conn.execute(_TASK_PAGE_IDS, page)]
     async with read_connection(store.engine) as conn:  # SQLAlchemy's own execution
-        assert [row.task_id for row in await conn.execute(_TASK_PAGE, page)] == ids
-        for task_id in ids:
-            one = {"account_id": creds.account_id, "ident": task_id}
-            plain += [_row_to_task(row) for row in await conn.execute(_TASK_BY_ID, one)]
+        plain = [_row_to_task(row) for row in await conn.execute(_TASK_PAGE, page)]
     assert fast == plain
-    assert ids == [task.task_id for task in reversed(made)]  # newest first
+    assert ids == [task.task_id for task in fast] == [task.task_id for task in reversed(made)]
     by_id = {task.task_id: task for task in fast}
     assert by_id[made[0].task_id].params == made[0].params  # JSON decoded, unicode and all
     assert by_id[made[0].task_id].watermark is True  # Boolean converted
     assert by_id[claimed.task_id].result["videos"][0]["id"] == "v"
-    assert sorted(await store.get_tasks(ids), key=lambda t: t.task_id) == sorted(
-        fast, key=lambda t: t.task_id
-    )
+    assert await store.list_task_ids(creds.account_id, 2, 1) == ids[1:2]
 
     found = await store.get_task(creds.account_id, "mine")  # by external id
     assert found is not None and found.task_id == made[0].task_id

@@ -166,14 +166,15 @@ class Services:
     async def list_view(
         self, account_id: int, page: int, page_size: int, base_url: str
     ) -> list[bytes]:
-        """A page of the caller's tasks as JSON (:meth:`task_json`), newest first: the page's
-        ids, then the rows of only the tasks not rendered a moment ago."""
+        """A page of the caller's tasks as JSON (:meth:`task_json`), newest first. The page's
+        ids first: when every one of its tasks was rendered a moment ago, that is all the store
+        is asked (a page of finished tasks, polled); otherwise the page is read whole."""
         ids = await self.store.list_task_ids(account_id, page, page_size)
-        found = {task_id: self._renders.get((task_id, base_url)) for task_id in ids}
-        missing = [task_id for task_id, body in found.items() if body is None]
-        for task in await self.store.get_tasks(missing):
-            found[task.task_id] = self.task_json(task, base_url)
-        return [body for body in found.values() if body is not None]
+        bodies = [self._renders.get((task_id, base_url)) for task_id in ids]
+        if all(body is not None for body in bodies):
+            return [body for body in bodies if body is not None]
+        tasks = await self.store.list_tasks(account_id, page, page_size)
+        return [self.task_json(task, base_url) for task in tasks]
 
     async def costs_view(self, account_id: int, start_ms: int, end_ms: int) -> CostsReport:
         """Kling's double-wrapped resource pack report; one pack per account."""

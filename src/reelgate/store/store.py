@@ -340,24 +340,15 @@ class Store(Outbox):
 
     async def list_tasks(self, account_id: int, page: int, page_size: int) -> list[TaskRecord]:
         """A page of the account's tasks, newest first."""
-        ids = await self.list_task_ids(account_id, page, page_size)
-        found = {task.task_id: task for task in await self.get_tasks(ids)}
-        return [found[task_id] for task_id in ids if task_id in found]
+        async with self._lookup() as conn:
+            rows = await conn.execute(_TASK_PAGE, _page(account_id, page, page_size))
+            return [_row_to_task(row) for row in rows]
 
     async def list_task_ids(self, account_id: int, page: int, page_size: int) -> list[str]:
-        """The ids of a page of the account's tasks, newest first (the rows: :meth:`get_tasks`;
-        a caller that rendered a finished task before needs no more of it)."""
-        values = {"account_id": account_id, "limit": page_size, "offset": (page - 1) * page_size}
+        """The task ids of :meth:`list_tasks`' page, without reading the rows."""
         async with self._lookup() as conn:
-            return [row.task_id for row in await conn.execute(_TASK_PAGE, values)]
-
-    async def get_tasks(self, task_ids: Collection[str]) -> list[TaskRecord]:
-        """The tasks of ``task_ids``, in no particular order."""
-        if not task_ids:
-            return []
-        query = select(tasks).where(tasks.c.task_id.in_(list(task_ids)))
-        async with self._lookup() as conn:
-            return [_row_to_task(row) for row in await conn.execute(query)]
+            rows = await conn.execute(_TASK_PAGE_IDS, _page(account_id, page, page_size))
+            return [row.task_id for row in rows]
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -748,13 +739,14 @@ _TASK_BY_EXTERNAL_ID = prepared(
         tasks.c.external_task_id == bindparam("ident"),
     )
 )
-_TASK_PAGE = prepared(
+_TASK_PAGE_IDS = prepared(
     select(tasks.c.task_id)
     .where(tasks.c.account_id == bindparam("account_id"))
     .order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc())
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
 )
+_TASK_PAGE = prepared(_TASK_PAGE_IDS.with_only_columns(*tasks.c))
 _SECRET_KEY = prepared(
     select(access_keys.c.account_id, access_keys.c.secret_key).where(
         access_keys.c.access_key == bindparam("access_key")
@@ -763,6 +755,10 @@ _SECRET_KEY = prepared(
 _API_KEY_ACCOUNT = prepared(
     select(api_keys.c.account_id).where(api_keys.c.key_hash == bindparam("key_hash"))
 )
+
+
+def _page(account_id: int, page: int, page_size: int) -> dict[str, int]:
+    return {"account_id": account_id, "limit": page_size, "offset": (page - 1) * page_size}
 
 
 def _row_to_task(row: Row[Any]) -> TaskRecord:
