@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from sqlalchemy import Insert, Select, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection, Dialect, Engine, RootTransaction, make_url
 from sqlalchemy.engine.result import IteratorResult, Result, SimpleResultMetaData
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -57,6 +58,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Measured in bench/sqlite_durability.py; the default is FULL (settings.py).
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 SQLITE_READERS = 8  # read connections of one SQLite store
+# PostgreSQL: connections kept per process (above them, extra ones are opened and closed per
+# use: at 64 concurrent requests that churn was a tenth of a GET's CPU), and the extra ones
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
+PING_IDLE_S = 2.0  # a pooled connection idle this long is checked before use
 
 T = TypeVar("T")
 
@@ -79,7 +85,8 @@ def create_engine(url: str) -> AsyncEngine:
     """An engine for ``url``. A SQLite URL may carry ``?synchronous=FULL|NORMAL`` (default FULL)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        _ping_when_idle(engine.sync_engine)
         _ACCESS[engine.sync_engine] = _Access(
             reads=engine.execution_options(isolation_level="AUTOCOMMIT")
         )
@@ -133,6 +140,32 @@ def create_engine(url: str) -> AsyncEngine:
         lookups=_Lookups(lookups),
     )
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it sat idle for PING_IDLE_S (a server restart
+    or an idle timeout in between closed it): the pool replaces a dead one unseen.
+
+    SQLAlchemy's pool_pre_ping checks at every checkout, and on asyncpg a check is a BEGIN, a
+    query and a ROLLBACK: three round trips before every read, a fifth of a GET's CPU. A
+    connection that dies while busy fails its statement either way; SQLAlchemy then drops
+    every connection of the pool opened before that moment.
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _taken(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")  # None: opened just now
+        if returned is None or time.monotonic() - returned < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool retries with a fresh connection
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine | Engine, synchronous: str, *, writer: bool) -> None:

@@ -1,0 +1,82 @@
+"""The PostgreSQL pool (store/db.py): a connection that sat idle is checked before use, so one
+the server closed meanwhile is replaced unseen; a busy one is not checked at every use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from reelgate.store import Store, db
+
+from .conftest import POSTGRES_ADMIN_URL
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pg_store(postgres_url: str) -> AsyncIterator[Store]:
+    store = await Store.open(postgres_url)
+    yield store
+    await store.close()
+
+
+async def _kill_connections(store: Store) -> int:
+    """Close every server connection of the store's database, as a restart would."""
+    admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    try:
+        killed = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            store.engine.url.database,
+        )
+    finally:
+        await conn.close()
+    return len(killed)
+
+
+def _count_pings(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pings: list[int] = []
+    dialect = store.engine.sync_engine.dialect
+    check = dialect.do_ping
+
+    def counted(dbapi_conn: Any) -> bool:
+        pings.append(1)
+        return check(dbapi_conn)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    return pings
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_unseen(
+    pg_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = await pg_store.create_account("a")
+    assert await pg_store.get_account(creds.account_id) is not None
+    assert await _kill_connections(pg_store) >= 1
+    monkeypatch.setattr(db, "PING_IDLE_S", 0.0)  # every pooled connection counts as idle
+    pings = _count_pings(pg_store, monkeypatch)
+    account = await pg_store.get_account(creds.account_id)
+    assert account is not None and account.id == creds.account_id
+    assert pings
+
+
+async def test_a_busy_connection_is_not_checked_and_a_dead_one_fails_only_once(
+    pg_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = await pg_store.create_account("a")
+    monkeypatch.setattr(db, "PING_IDLE_S", 3600.0)  # nothing counts as idle
+    pings = _count_pings(pg_store, monkeypatch)
+    for _ in range(3):
+        assert await pg_store.get_account(creds.account_id) is not None
+    assert not pings
+    await _kill_connections(pg_store)
+    with pytest.raises(DBAPIError) as failed:
+        await pg_store.get_account(creds.account_id)
+    assert failed.value.connection_invalidated
+    # the pool dropped its connections from before the failure: the next read works
+    assert await pg_store.get_account(creds.account_id) is not None
