@@ -244,21 +244,20 @@ class _Compiled:
         if not compiled.positional or compiled.positiontup is None:
             raise ValueError(f"{dialect.name} does not take positional parameters")
         self.sql = compiled.string
-        # (name, value when not given or _GIVEN, converter) in the SQL's order
-        self._params: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup:
-            bind = compiled.binds[name]
-            fixed = _GIVEN if bind.callable is None and bind.value is None else bind.value
-            self._params.append((name, fixed, bind.type._cached_bind_processor(dialect)))
         # Python-side column defaults of an INSERT (a column left out of its values)
-        defaults = {}
+        defaults: dict[str, Any] = {}
         for column in compiled.insert_prefetch:
             if not isinstance(column.default, ScalarElementColumnDefault):
                 raise ValueError(f"{column.name}: only a constant default can be prepared")
             defaults[column.key] = column.default.arg
-        self._params = [
-            (name, defaults.get(name, fixed), processor) for name, fixed, processor in self._params
-        ]
+        # (name, value when not given or _GIVEN, converter), in the SQL's order
+        self._params: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            if bind.callable is not None:
+                raise ValueError(f"{name}: a value computed per execution cannot be prepared")
+            fixed = defaults.get(name, _GIVEN if bind.value is None else bind.value)
+            self._params.append((name, fixed, bind.type._cached_bind_processor(dialect)))
         columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         self._meta = SimpleResultMetaData([str(column.key) for column in columns])
         self._results = [column.type._cached_result_processor(dialect, None) for column in columns]
@@ -307,9 +306,9 @@ class _OnLoop:
         try:
             cursor = dbapi.execute(compiled.sql, params)
             raw = cursor.fetchall()
-        except dbapi_errors(self.dialect) as exc:
+        except _dbapi_errors(self.dialect) as exc:
             raise DBAPIError.instance(
-                compiled.sql, params, exc, dbapi_errors(self.dialect), dialect=self.dialect
+                compiled.sql, params, exc, _dbapi_errors(self.dialect), dialect=self.dialect
             ) from exc
         return compiled.rows(raw)
 
@@ -320,7 +319,7 @@ class _OnLoop:
             self._conn.rollback()
 
 
-def dbapi_errors(dialect: Dialect) -> type[Exception]:
+def _dbapi_errors(dialect: Dialect) -> type[Exception]:
     error: type[Exception] = dialect.loaded_dbapi.Error
     return error
 
@@ -338,7 +337,7 @@ class _Lookups:
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._guard = threading.Lock()
-        self.compiled: dict[Prepared, _Compiled] = {}
+        self._compiled: dict[Prepared, _Compiled] = {}
 
     def connection(self) -> _OnLoop:
         found: _OnLoop | None = getattr(self._local, "conn", None)
@@ -346,7 +345,7 @@ class _Lookups:
             conn = self._engine.connect()
             with self._guard:
                 self._opened.append(conn)
-            found = self._local.conn = _OnLoop(conn, self.compiled)
+            found = self._local.conn = _OnLoop(conn, self._compiled)
         return found
 
     @contextlib.contextmanager

@@ -727,9 +727,8 @@ _INSERT_TASK = prepared(
         }
     )
 )
-_ACCOUNT_BY_ID = select(accounts).where(accounts.c.id == bindparam("account_id"))
-_ACCOUNT = prepared(_ACCOUNT_BY_ID)
-_ACCOUNT_FOR_UPDATE = _ACCOUNT_BY_ID.with_for_update()
+_ACCOUNT = prepared(select(accounts).where(accounts.c.id == bindparam("account_id")))
+_ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()  # PostgreSQL's: not prepared
 _OWN_TASK = (tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident"))
 _TASK_BY_ID = prepared(select(tasks).where(*_OWN_TASK))
 _TASK_ID_BY_ID = prepared(select(tasks.c.task_id).where(*_OWN_TASK))
