@@ -16,7 +16,7 @@ import pytest
 from reelgate.engines.base import TaskCancelledError
 from reelgate.engines.sandbox import SandboxEngine
 from reelgate.engines.sandbox.plan import ClipPlan
-from reelgate.engines.sandbox.process import RenderPool, RenderProcessDied
+from reelgate.engines.sandbox.process import RENDER_NICENESS, RenderPool, RenderProcessDied
 from reelgate.media import ClipInfo
 
 from .test_sandbox_engine import SHORT, Recorder, make_job, run
@@ -32,6 +32,19 @@ def render_pid(
     """A render that writes the id of the process it ran in, instead of a clip."""
     path = out_dir / "pid"
     path.write_text(str(os.getpid()))
+    return ClipInfo(path, plan.width, plan.height, plan.fps, 1, 1 / plan.fps, False)
+
+
+def render_niceness(
+    plan: ClipPlan,
+    out_dir: Path,
+    *,
+    watermark: bool,
+    before_frame: Callable[[int], None] | None = None,
+) -> ClipInfo:
+    """A render that writes the niceness of the process it ran in, instead of a clip."""
+    path = out_dir / "nice"
+    path.write_text(str(os.nice(0)))
     return ClipInfo(path, plan.width, plan.height, plan.fps, 1, 1 / plan.fps, False)
 
 
@@ -71,6 +84,16 @@ async def test_renders_run_in_a_child_process_that_is_reused(tmp_path: Path) -> 
     finally:
         await engine.aclose()
     assert pool.idle == 0
+
+
+async def test_renders_run_at_a_lower_priority_than_the_api(tmp_path: Path) -> None:
+    engine = SandboxEngine(renders=RenderPool(render_niceness))
+    try:
+        output, _ = await run(make_job(engine, tmp_path, "nice", **SHORT), engine)
+    finally:
+        await engine.aclose()
+    expected = min(19, os.nice(0) + RENDER_NICENESS)
+    assert int(output.videos[0].path.read_text()) == expected > os.nice(0)
 
 
 async def test_concurrent_renders_get_one_child_each(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import multiprocessing
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -38,6 +39,9 @@ if TYPE_CHECKING:  # imported by the render processes (PRELOAD), not by the engi
     from reelgate.media import ClipInfo
 
 PRELOAD = ["reelgate.engines.sandbox.render"]  # what the forkserver imports once for all children
+# Renders yield the CPU to the API: where cores are short, a busy render child at the same
+# priority took 38-43 % of the GETs of the process serving beside it (bench/api.py, +worker).
+RENDER_NICENESS = 10
 _STOP_TIMEOUT_S = 5.0
 
 
@@ -60,6 +64,7 @@ class RenderProcessDied(EngineError):
 
 def _child_main(conn: Connection, frame: Any, cancel: Any, render: RenderFunction) -> None:
     """A child's loop: render each job received, answer with the clip or the exception."""
+    os.nice(RENDER_NICENESS)  # before the encoder's threads start: they inherit it
 
     def before_frame(index: int) -> None:
         # The pool sends nothing while a render runs, so a readable pipe means its end closed:
