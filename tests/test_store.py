@@ -290,3 +290,24 @@ async def test_postgres_notify_wakes_workers_in_other_processes(postgres_url: st
     finally:
         await worker.close()
         await api.close()
+
+
+async def test_event_listeners_hear_only_of_events_to_deliver(store: Store) -> None:
+    """A dispatcher is woken by events with somewhere to go, not by every status change."""
+    acct = await store.create_account("a")
+    heard: list[int] = []
+    unlisten = store.listen_for_events(lambda: heard.append(1))
+    try:
+        quiet = await store.create_task(new_task(acct.account_id))
+        assert heard == []
+        loud = await store.create_task(new_task(acct.account_id, callback_url="http://x.test/h"))
+        assert len(heard) == 1  # submitted
+        for _ in range(2):
+            claimed = await store.claim_task("w", 60)
+            assert claimed is not None
+            assert await store.finish_task(claimed.task_id, "w", {"videos": []})
+        assert len(heard) == 3  # and the loud one's processing and succeed, none of quiet's
+        assert len(await store.events_for(quiet.task_id)) == 3  # written all the same
+        assert len(await store.events_for(loud.task_id)) == 3
+    finally:
+        unlisten()

@@ -237,7 +237,7 @@ class Store(Outbox):
                 reseed_task_ids()
                 continue
             self._wakeup.notify_here()
-            self._events_written()
+            self._events_written(record)
             return record
         raise RuntimeError("could not allocate a unique task id")
 
@@ -418,7 +418,7 @@ class Store(Outbox):
             if wrote_event:
                 await add_event(conn, record)
         if wrote_event:
-            self._events_written()
+            self._events_written(record)
         return record
 
     async def heartbeat(
@@ -592,8 +592,9 @@ class Store(Outbox):
             ).first()
             if row is None:
                 return False
-            await add_event(conn, _row_to_task(row))
-        self._events_written()
+            record = _row_to_task(row)
+            await add_event(conn, record)
+        self._events_written(record)
         return True
 
     async def renew_leases(
