@@ -29,22 +29,11 @@ def render_pid(
     watermark: bool,
     before_frame: Callable[[int], None] | None = None,
 ) -> ClipInfo:
-    """A render that writes the id of the process it ran in, instead of a clip."""
+    """A render that writes the id of the process it ran in (and its niceness, beside it),
+    instead of a clip."""
     path = out_dir / "pid"
     path.write_text(str(os.getpid()))
-    return ClipInfo(path, plan.width, plan.height, plan.fps, 1, 1 / plan.fps, False)
-
-
-def render_niceness(
-    plan: ClipPlan,
-    out_dir: Path,
-    *,
-    watermark: bool,
-    before_frame: Callable[[int], None] | None = None,
-) -> ClipInfo:
-    """A render that writes the niceness of the process it ran in, instead of a clip."""
-    path = out_dir / "nice"
-    path.write_text(str(os.nice(0)))
+    (out_dir / "nice").write_text(str(os.nice(0)))
     return ClipInfo(path, plan.width, plan.height, plan.fps, 1, 1 / plan.fps, False)
 
 
@@ -87,13 +76,13 @@ async def test_renders_run_in_a_child_process_that_is_reused(tmp_path: Path) -> 
 
 
 async def test_renders_run_at_a_lower_priority_than_the_api(tmp_path: Path) -> None:
-    engine = SandboxEngine(renders=RenderPool(render_niceness))
+    engine = SandboxEngine(renders=RenderPool(render_pid))
     try:
         output, _ = await run(make_job(engine, tmp_path, "nice", **SHORT), engine)
     finally:
         await engine.aclose()
     expected = min(19, os.nice(0) + RENDER_NICENESS)
-    assert int(output.videos[0].path.read_text()) == expected > os.nice(0)
+    assert int((output.videos[0].path.parent / "nice").read_text()) == expected > os.nice(0)
 
 
 async def test_concurrent_renders_get_one_child_each(tmp_path: Path) -> None:
