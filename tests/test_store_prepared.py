@@ -24,7 +24,13 @@ from reelgate.store.db import (
     read_connection,
     write_transaction,
 )
-from reelgate.store.store import _INSERT_TASK, _TASK_PAGE, _TASK_PAGE_IDS, _row_to_task
+from reelgate.store.store import (
+    _INSERT_TASK,
+    _TASK_BY_ID,
+    _TASK_PAGE,
+    _TASK_PAGE_IDS,
+    _row_to_task,
+)
 from reelgate.store.tables import tasks
 
 
@@ -93,10 +99,12 @@ async def test_prepared_statements_raise_sqlalchemys_errors(store: Store) -> Non
     with pytest.raises(IntegrityError):  # create_task retries a colliding task id on this
         async with write_transaction(store.engine) as conn:
             await conn.execute(_INSERT_TASK, values)
-    del values["units"]
-    with pytest.raises(KeyError, match="'units'"):
+    with pytest.raises(KeyError, match="'ident'"):  # a SELECT takes every parameter it binds
+        async with lookup_connection(store.engine) as conn:
+            await conn.execute(_TASK_BY_ID, {"account_id": creds.account_id})
+    with pytest.raises(ValueError, match=r"tasks has no column \['unit'\]"):
         async with write_transaction(store.engine) as conn:
-            await conn.execute(_INSERT_TASK, values)
+            await conn.execute(_INSERT_TASK, {**values, "unit": "1"})
     assert await store.get_task(creds.account_id, task.task_id) == task  # nothing else changed
 
 

@@ -37,7 +37,7 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -225,12 +225,15 @@ Prepared = Select[Any] | Insert
 P = TypeVar("P", bound=Prepared)
 _PREPARED: weakref.WeakSet[Prepared] = weakref.WeakSet()
 _GIVEN = object()  # a parameter each call gives
+# a statement, with the parameter names an INSERT was given (they are its columns)
+_CompiledKey = tuple[Prepared, frozenset[str] | None]
 
 
 def prepared(statement: P) -> P:
     """Mark ``statement`` (built once, at import) to run compiled-once on the SQLite
-    connections that run on the loop (see the module docstring). Parameters are bound by
-    name (``bindparam``), every one given at each call."""
+    connections that run on the loop (see the module docstring). A SELECT's parameters are
+    bound by name (``bindparam``), every one given at each call; an INSERT writes the columns
+    it is given, as SQLAlchemy's own execution does (compiled once per set of columns)."""
     _PREPARED.add(statement)
     return statement
 
@@ -239,8 +242,14 @@ class _Compiled:
     """One prepared statement for one dialect: its SQL, and how to convert its parameters and
     its rows, as SQLAlchemy would."""
 
-    def __init__(self, statement: Prepared, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+    def __init__(self, statement: Prepared, dialect: Dialect, given: Collection[str]) -> None:
+        column_keys = None
+        if isinstance(statement, Insert):  # the columns written are the parameters given
+            unknown = set(given) - set(statement.table.c.keys())
+            if unknown:
+                raise ValueError(f"{statement.table.name} has no column {sorted(unknown)}")
+            column_keys = list(given)
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
         if not compiled.positional or compiled.positiontup is None:
             raise ValueError(f"{dialect.name} does not take positional parameters")
         self.sql = compiled.string
@@ -287,7 +296,7 @@ class _OnLoop:
     ``execute``: statements marked :func:`prepared` run compiled-once on its sqlite3
     connection, others through SQLAlchemy."""
 
-    def __init__(self, conn: Connection, compiled: dict[Prepared, _Compiled]) -> None:
+    def __init__(self, conn: Connection, compiled: dict[_CompiledKey, _Compiled]) -> None:
         self._conn = conn
         self._compiled = compiled
 
@@ -298,10 +307,12 @@ class _OnLoop:
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
         if statement not in _PREPARED:
             return self._conn.execute(statement, parameters)
-        compiled = self._compiled.get(statement)
+        given = parameters or {}
+        key = (statement, frozenset(given) if isinstance(statement, Insert) else None)
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[statement] = _Compiled(statement, self.dialect)
-        params = compiled.parameters(parameters or {})
+            compiled = self._compiled[key] = _Compiled(statement, self.dialect, given)
+        params = compiled.parameters(given)
         dbapi = _dbapi(self._conn)
         try:
             cursor = dbapi.execute(compiled.sql, params)
@@ -337,7 +348,7 @@ class _Lookups:
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._guard = threading.Lock()
-        self._compiled: dict[Prepared, _Compiled] = {}
+        self._compiled: dict[_CompiledKey, _Compiled] = {}
 
     def connection(self) -> _OnLoop:
         found: _OnLoop | None = getattr(self._local, "conn", None)
@@ -404,7 +415,7 @@ class _SqliteWriter:
         self._committed: asyncio.Future[None] | None = None  # resolved by its flush
         self._flush_queued = False  # for the open transaction
         self._flushes: set[asyncio.Task[None]] = set()
-        self._compiled: dict[Prepared, _Compiled] = {}
+        self._compiled: dict[_CompiledKey, _Compiled] = {}
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[_OnLoop]:

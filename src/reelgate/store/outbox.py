@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.domain.scenarios import callback_mode
@@ -212,17 +212,7 @@ class Outbox(StoreBase):
 
 
 # built once and prepared (db.py): it is on every status change's path
-_EVENT_COLUMNS = (
-    "task_id",
-    "status",
-    "payload",
-    "callback_url",
-    "created_at",
-    "delivery",
-    "attempts",
-    "next_attempt_at",
-)
-_INSERT_EVENT = prepared(insert(task_events).values({n: bindparam(n) for n in _EVENT_COLUMNS}))
+_INSERT_EVENT = prepared(insert(task_events))
 
 
 def _delivered(record: TaskRecord) -> bool:

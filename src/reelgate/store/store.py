@@ -702,32 +702,7 @@ class Store(Outbox):
 
 # The request path's statements, built once (building a statement per call cost as much CPU
 # as running it), and prepared (db.py: on SQLite they skip SQLAlchemy's execution machinery).
-_INSERT_TASK = prepared(
-    insert(tasks).values(
-        {
-            name: bindparam(name)
-            for name in (
-                "task_id",
-                "account_id",
-                "external_task_id",
-                "model_name",
-                "params",
-                "status",
-                "status_msg",
-                "progress",
-                "callback_url",
-                "watermark",
-                "result",
-                "units",
-                "created_at",
-                "updated_at",
-                "attempts",
-                "base_url",
-                "run_after",
-            )
-        }
-    )
-)
+_INSERT_TASK = prepared(insert(tasks))
 _ACCOUNT = prepared(select(accounts).where(accounts.c.id == bindparam("account_id")))
 _ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()  # PostgreSQL's: not prepared
 _OWN_TASK = (tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident"))
