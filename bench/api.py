@@ -8,9 +8,10 @@ One run starts every server, then measures each route of each server in turn, ``
 measured are stopped with SIGSTOP meanwhile, so a +worker target's renders load only its own
 rows), and prints the medians:
 
-- ``ceiling``: a bare FastAPI app on the same uvicorn settings as `reelgate serve` (uvloop,
-  httptools), returning the same JSON bodies reelgate answered, as constant dicts (FastAPI's own
-  encoding, as a plain app written for it would);
+- ``ceiling``: a bare FastAPI app on uvicorn with httptools and uvloop (its fastest settings:
+  uvloop serves a bare app more req/s than asyncio's loop, which reelgate runs on by default),
+  returning the same JSON bodies reelgate answered, as constant dicts (FastAPI's own encoding,
+  as a plain app written for it would);
 - ``prism``: a Prism mock server (npm ``@stoplight/prism-cli`` in build/prism) of reelgate's own
   /openapi.json; left out with a note when npm or node is missing;
 - ``sqlite`` / ``postgres``: `reelgate serve --no-worker` on a store seeded with 30 succeeded
@@ -18,7 +19,8 @@ rows), and prints the medians:
   second account, so every round lists those same 30;
 - ``... +worker``: the same with the in-process worker rendering sandbox clips the whole time
   (50 waiting tasks seeded, and every create adds one);
-- ``sqlite xN``: ``--api-workers N`` API processes on one port (no worker).
+- ``sqlite xN``: ``--api-workers N`` API processes on one port (no worker);
+- ``sqlite uvloop``: with ``--uvloop``, `reelgate serve --no-worker` on REELGATE_EVENT_LOOP=uvloop.
 
 Routes: GET one task, GET a list of 30, POST create; 64 connections. The load generator is wrk
 (``apt-get install wrk``) in its own process, else a Python asyncio/httpx generator in a child
@@ -176,12 +178,14 @@ def start_reelgate(
     *,
     worker: bool,
     api_workers: int = 1,
+    event_loop: str = "asyncio",
 ) -> Target:
     data_dir = work / name.replace(" ", "_").replace("+", "w")
     data_dir.mkdir()
     api_key, task_id, creator_key = asyncio.run(seed(data_dir, database_url, 50 if worker else 0))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}
+    env["REELGATE_EVENT_LOOP"] = event_loop
     if database_url:
         env["REELGATE_DATABASE_URL"] = database_url
         env["REELGATE_SIGNING_KEY"] = os.urandom(32).hex()  # links are signed, not checked
@@ -400,6 +404,9 @@ def main() -> None:
         default=1,
         help="N > 1 adds a row 'sqlite xN': `serve --api-workers N --no-worker`",
     )
+    parser.add_argument(
+        "--uvloop", action="store_true", help="add a row 'sqlite uvloop' (REELGATE_EVENT_LOOP)"
+    )
     args = parser.parse_args()
     load = "wrk" if shutil.which("wrk") else "python"
     if load == "python":
@@ -414,6 +421,8 @@ def main() -> None:
             plan.append(("sqlite +worker", None, True, 1))
         if args.api_workers > 1:
             plan.append((f"sqlite x{args.api_workers}", None, False, args.api_workers))
+        if args.uvloop:
+            plan.append(("sqlite uvloop", None, False, 1))
         if args.postgres_url:
             for worker in (False, True) if not args.no_worker_rows else (False,):
                 url = asyncio.run(create_database(args.postgres_url))
@@ -426,7 +435,10 @@ def main() -> None:
                 pg_urls.append(url)
                 plan.append(("postgres +worker" if worker else "postgres", url, worker, 1))
         for name, url, worker, procs in plan:  # seeded one by one, then started together
-            targets.append(start_reelgate(name, work, url, worker=worker, api_workers=procs))
+            loop = "uvloop" if name.endswith("uvloop") else "asyncio"
+            targets.append(
+                start_reelgate(name, work, url, worker=worker, api_workers=procs, event_loop=loop)
+            )
         for target in targets:
             wait_started(target)
         first = targets[0]

@@ -68,6 +68,10 @@ def test_bool_spellings(raw: str, value: bool) -> None:
         ({"REELGATE_RUN_WORKER": "maybe"}, "REELGATE_RUN_WORKER='maybe' is not a valid bool"),
         ({"REELGATE_LEASE_SECONDS": "soon"}, "REELGATE_LEASE_SECONDS='soon' is not a valid float"),
         ({"REELGATE_LOG_FORMAT": "xml"}, "REELGATE_LOG_FORMAT='xml' is not text or json"),
+        (
+            {"REELGATE_EVENT_LOOP": "trio"},
+            "REELGATE_EVENT_LOOP='trio' is not one of asyncio, uvloop",
+        ),
         ({"REELGATE_FORWARDED_ALLOW_IPS": "a b"}, "REELGATE_FORWARDED_ALLOW_IPS: 'a b' is not"),
     ],
 )

@@ -102,7 +102,7 @@ def serve(
     try:
         if settings.api_workers > 1:
             raise typer.Exit(serve_api_processes(settings))
-        run(run_server(settings))
+        run(run_server(settings), settings)
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -133,7 +133,7 @@ def worker(
     from .serving import run
 
     try:
-        run(run_worker(settings))
+        run(run_worker(settings), settings)
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -1,8 +1,12 @@
 """The event loop `reelgate` runs on, and `serve --api-workers N`: N API processes on one port.
 
-uvloop (where installed) runs every server and worker loop; uvicorn then parses HTTP with
-httptools. Several API processes share one listening socket, bound here before they start, and
-the kernel spreads connections over them, so GET throughput grows with the cores.
+Every server and worker loop is Python's own asyncio loop unless REELGATE_EVENT_LOOP=uvloop;
+uvicorn parses HTTP with httptools. Measured with bench/api.py (64 connections, 2 cores),
+uvloop served about as many requests but let a few connections wait: p99 of a GET 0.8 s
+against 40 ms on asyncio's loop, whose ready queue serves connections in turn.
+
+Several API processes share one listening socket, bound here before they start, and the kernel
+spreads connections over them, so GET throughput grows with the cores.
 
 The in-process worker does not run in them: N processes would each render next to an API (a
 render holds the GIL of the process it runs in, which is what starves an API), and the
@@ -28,23 +32,34 @@ from typing import Any, TypeVar
 
 from reelgate.settings import Settings, env_name
 
+from .runtime import StartupError
+
 log = logging.getLogger("reelgate")
 T = TypeVar("T")
 CHILD_GRACE_S = 20.0  # beyond the shutdown grace, before a stuck API process is killed
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop where it is installed (it is a dependency, but not on every platform)."""
+def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The factory of REELGATE_EVENT_LOOP's loop; None for asyncio's default."""
+    if event_loop != "uvloop":
+        return None
     try:
         import uvloop
     except ImportError:
-        return None
+        raise StartupError(
+            f"{env_name('event_loop')}=uvloop: uvloop is not installed (pip install uvloop)"
+        ) from None
     return uvloop.new_event_loop
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop where it is installed."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+def run(main: Coroutine[Any, Any, T], settings: Settings) -> T:
+    """``asyncio.run`` on the event loop ``settings`` name."""
+    try:
+        factory = loop_factory(settings.event_loop)
+    except StartupError:
+        main.close()  # never awaited: no "coroutine was never awaited" warning
+        raise
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
 
 
@@ -87,7 +102,8 @@ def serve_api_processes(settings: Settings) -> int:
     from .runtime import configure_logging, prepare_store
 
     configure_logging(settings)
-    run(prepare_store(settings))  # migrations and the first account, once, before any process
+    # migrations and the first account, once, before any process
+    run(prepare_store(settings), settings)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # /metrics of any process then sums them all (reelgate.metrics); set before they start
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="reelgate-metrics-")
@@ -139,7 +155,7 @@ def _api_process(settings: Settings, sock: socket.socket) -> None:
     from .runtime import configure_logging
 
     configure_logging(settings)
-    run(_serve(settings, sock))
+    run(_serve(settings, sock), settings)
 
 
 async def _serve(settings: Settings, sock: socket.socket) -> None:
