@@ -8,9 +8,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import literal_column, select
 from sqlalchemy.exc import DBAPIError
 
 from reelgate.store import Store, db
+from reelgate.store.accounts import hash_api_key
 
 from .conftest import POSTGRES_ADMIN_URL
 
@@ -80,3 +82,19 @@ async def test_a_busy_connection_is_not_checked_and_a_dead_one_fails_only_once(
     assert failed.value.connection_invalidated
     # the pool dropped its connections from before the failure: the next read works
     assert await pg_store.get_account(creds.account_id) is not None
+
+
+async def test_lookups_run_on_their_own_pool_and_outlive_a_server_restart(
+    pg_store: Store,
+) -> None:
+    creds = await pg_store.create_account("a")
+    assert await pg_store.account_for_api_key(creds.api_key) == creds.account_id
+    lookups = db._access(pg_store.engine).lookups
+    assert isinstance(lookups, db._PgLookups)
+    conn = await lookups.connection()
+    rows = await conn.execute(db.prepared(select(literal_column("pg_backend_pid()"))))
+    assert rows.scalar()  # a connection of the lookup pool answered
+    assert await _kill_connections(pg_store) >= 2  # SQLAlchemy's pool and the lookups'
+    pg_store._credentials.forget(f"api:{hash_api_key(creds.api_key)}")  # read it again
+    assert await pg_store.account_for_api_key(creds.api_key) == creds.account_id
+

@@ -1,7 +1,8 @@
-"""The SQLite store's on-loop path (store/db.py): statements marked ``prepared`` run compiled
-once on the sqlite3 connection, and must give what SQLAlchemy gives: the same rows, converted
-the same way, the same defaults written, the same errors raised; the kept-open lookup
-connections see every commit."""
+"""The store's lookups and prepared statements (store/db.py): on SQLite, statements marked
+``prepared`` run compiled once on the sqlite3 connection; on PostgreSQL, lookups run on an
+asyncpg pool of their own. Both must give what SQLAlchemy gives: the same rows, converted the
+same way, the same defaults written, the same errors raised; lookups see every commit.
+``store`` is conftest's (both backends); ``sqlite_store`` is for what only SQLite has."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from reelgate.store import NewTask, Store
 from reelgate.store.db import (
     _access,
+    _Lookups,
     lookup_connection,
     prepared,
     read_connection,
@@ -35,7 +37,7 @@ from reelgate.store.tables import tasks
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'reelgate.db'}")
     yield opened
     await opened.close()
@@ -75,7 +77,8 @@ async def test_prepared_reads_give_what_sqlalchemy_gives(store: Store) -> None:
     assert await store.get_task(creds.account_id + 1, made[0].task_id) is None
 
 
-async def test_a_prepared_insert_writes_what_sqlalchemy_writes(store: Store) -> None:
+async def test_a_prepared_insert_writes_what_sqlalchemy_writes(sqlite_store: Store) -> None:
+    store = sqlite_store
     creds = await store.create_account("a")
     task = await store.create_task(_new(creds.account_id))
     with sqlite3.connect(str(store.engine.url.database)) as raw:
@@ -88,6 +91,9 @@ async def test_a_prepared_insert_writes_what_sqlalchemy_writes(store: Store) -> 
     assert row["pokes"] == 0  # the column's Python-side default, though not in the values
     assert row["watermark"] == 0 and row["units"] == "1.5"
     assert event["status"] == "submitted" and json.loads(event["payload"])
+    with pytest.raises(ValueError, match=r"tasks has no column \['unit'\]"):
+        async with write_transaction(store.engine) as conn:
+            await conn.execute(_INSERT_TASK, {**dict(row), "unit": "1"})
 
 
 async def test_prepared_statements_raise_sqlalchemys_errors(store: Store) -> None:
@@ -102,9 +108,6 @@ async def test_prepared_statements_raise_sqlalchemys_errors(store: Store) -> Non
     with pytest.raises(KeyError, match="'ident'"):  # a SELECT takes every parameter it binds
         async with lookup_connection(store.engine) as conn:
             await conn.execute(_TASK_BY_ID, {"account_id": creds.account_id})
-    with pytest.raises(ValueError, match=r"tasks has no column \['unit'\]"):
-        async with write_transaction(store.engine) as conn:
-            await conn.execute(_INSERT_TASK, {**values, "unit": "1"})
     assert await store.get_task(creds.account_id, task.task_id) == task  # nothing else changed
 
 
@@ -138,9 +141,9 @@ async def test_kept_lookup_connections_see_every_commit(store: Store) -> None:
     assert found is not None and found.status.value == "succeed"
 
 
-async def test_each_thread_keeps_its_own_lookup_connection(store: Store) -> None:
-    lookups = _access(store.engine).lookups
-    assert lookups is not None
+async def test_each_thread_keeps_its_own_lookup_connection(sqlite_store: Store) -> None:
+    lookups = _access(sqlite_store.engine).lookups
+    assert isinstance(lookups, _Lookups)
     here = lookups.connection()
     assert lookups.connection() is here
     elsewhere: list[object] = []
