@@ -212,6 +212,24 @@ async def test_default_concurrency_applies_to_accounts_without_their_own(store: 
         await store.create_task(new_task(acct.account_id), default_concurrency=1)
 
 
+async def test_racing_creates_never_pass_a_limit_or_share_an_external_id(store: Store) -> None:
+    limited = await store.create_account("a", max_concurrent_tasks=3)
+    made = await asyncio.gather(
+        *(store.create_task(new_task(limited.account_id)) for _ in range(8)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(m, BaseException) for m in made) == 3
+    assert all(isinstance(m, ConcurrencyLimitError) for m in made if isinstance(m, BaseException))
+    free = await store.create_account("b")
+    made = await asyncio.gather(
+        *(store.create_task(new_task(free.account_id, external_task_id="x")) for _ in range(6)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(m, BaseException) for m in made) == 1
+    assert all(isinstance(m, InvalidParameterError) for m in made if isinstance(m, BaseException))
+    assert [t.external_task_id for t in await store.list_tasks(free.account_id, 1, 50)] == ["x"]
+
+
 async def test_quota_reserves_units_and_failures_are_free(store: Store) -> None:
     acct = await store.create_account("a", unit_quota=Decimal("2.5"))
     t1 = await store.create_task(new_task(acct.account_id, units=Decimal("1.5")))

@@ -3,7 +3,9 @@ the server closed meanwhile is replaced unseen; a busy one is not checked at eve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import literal_column, select
 from sqlalchemy.exc import DBAPIError
 
-from reelgate.store import Store, db
+from reelgate.store import NewTask, Store, db
 from reelgate.store.accounts import hash_api_key
 
 from .conftest import POSTGRES_ADMIN_URL
@@ -98,3 +100,27 @@ async def test_lookups_run_on_their_own_pool_and_outlive_a_server_restart(
     pg_store._credentials.forget(f"api:{hash_api_key(creds.api_key)}")  # read it again
     assert await pg_store.account_for_api_key(creds.api_key) == creds.account_id
 
+
+async def test_only_creates_that_count_tasks_wait_for_the_accounts_row(pg_store: Store) -> None:
+    free = await pg_store.create_account("free")
+    limited = await pg_store.create_account("limited", max_concurrent_tasks=5)
+    admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    other = await asyncpg.connect(admin.rsplit("/", 1)[0] + "/" + str(pg_store.engine.url.database))
+    try:
+        lock = other.transaction()
+        await lock.start()  # another transaction holds both accounts' rows (as an UPDATE
+        # would: a task's insert still takes its key-share lock for the foreign key)
+        await other.execute("SELECT id FROM accounts FOR NO KEY UPDATE")
+        task = NewTask(free.account_id, "kling-v1", {"prompt": "p"}, Decimal(1))
+        assert (await pg_store.create_task(task)).account_id == free.account_id
+        waiting = asyncio.ensure_future(
+            pg_store.create_task(
+                NewTask(limited.account_id, "kling-v1", {"prompt": "p"}, Decimal(1))
+            )
+        )
+        done, _ = await asyncio.wait([waiting], timeout=0.5)
+        assert not done  # it counts the account's tasks: it waits for the row
+        await lock.rollback()
+        assert (await waiting).account_id == limited.account_id
+    finally:
+        await other.close()

@@ -227,13 +227,16 @@ class Store(Outbox):
         """Insert a claimable task and its ``submitted`` event, or raise without creating one.
 
         Raises InvalidParameterError (duplicate external_task_id), ConcurrencyLimitError and
-        QuotaExceededError. Creates of one account are serialized by locking its row.
+        QuotaExceededError. Creates of an account with a concurrency limit or a unit quota are
+        serialized by locking its row (they count its tasks); others run side by side, and the
+        unique index on (account_id, external_task_id) settles a race for an external id.
         """
         for _ in range(5):
             try:
                 record = await self._create_task_once(new, default_concurrency)
             except IntegrityError:
-                # Only the task_id can collide here (external ids were checked under the lock).
+                # A task id collided, or a concurrent create took the external id meanwhile:
+                # the next try tells them apart (it finds that external id taken).
                 reseed_task_ids()
                 continue
             self._wakeup.notify_here()
@@ -243,7 +246,7 @@ class Store(Outbox):
 
     async def _create_task_once(self, new: NewTask, default_concurrency: int) -> TaskRecord:
         async with self._writer() as conn:
-            account = await self._lock_account(conn, new.account_id)
+            account = await self._account_for_create(conn, new.account_id, default_concurrency)
             if new.external_task_id is not None:
                 taken = await conn.execute(
                     select(tasks.c.task_id).where(
@@ -683,9 +686,21 @@ class Store(Outbox):
     async def _account_row(self, conn: AsyncConnection, account_id: int) -> Row[Any] | None:
         return (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
 
-    async def _lock_account(self, conn: AsyncConnection, account_id: int) -> Account:
-        # SQLite's BEGIN IMMEDIATE already serializes writers
-        query = _ACCOUNT if is_sqlite(self.engine) else _ACCOUNT_FOR_UPDATE
+    async def _account_for_create(
+        self, conn: AsyncConnection, account_id: int, default_concurrency: int
+    ) -> Account:
+        """The account, its row locked when a create must count its tasks (a concurrency
+        limit or a unit quota): creates of such an account then run one at a time. SQLite's
+        BEGIN IMMEDIATE serializes every writer already."""
+        account = await self._read_account(conn, _ACCOUNT, account_id)
+        limit = account.max_concurrent_tasks
+        counts = (default_concurrency if limit is None else limit) > 0
+        if is_sqlite(self.engine) or not (counts or account.unit_quota is not None):
+            return account
+        # again under the lock: the limits as they are once this create is the only one
+        return await self._read_account(conn, _ACCOUNT_FOR_UPDATE, account_id)
+
+    async def _read_account(self, conn: AsyncConnection, query: Any, account_id: int) -> Account:
         row = (await conn.execute(query, {"account_id": account_id})).first()
         if row is None:
             raise LookupError(f"account {account_id} does not exist")
