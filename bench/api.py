@@ -1,7 +1,7 @@
 """The API's speed side by side: the stack's ceiling, Prism, and reelgate on SQLite and PostgreSQL.
 
     python bench/api.py [--duration 2] [--runs 3] [--connections 64] [--skip-prism]
-                        [--postgres-url URL] [--api-workers 2]
+                        [--postgres-url URL] [--postgres-worker] [--api-workers 2] [--uvloop]
 
 One run starts every server, then measures each route of each server in turn, ``--runs`` rounds
 (interleaved, so drift of a shared machine hits every target alike; the servers not being
@@ -18,7 +18,8 @@ rows), and prints the medians:
   tasks (three real blobs each, so a list of them has 90 signed links); the creates go to a
   second account, so every round lists those same 30;
 - ``... +worker``: the same with the in-process worker rendering sandbox clips the whole time
-  (50 waiting tasks seeded, and every create adds one);
+  (50 waiting tasks seeded, and every create adds one); on PostgreSQL only with
+  ``--postgres-worker``;
 - ``sqlite xN``: ``--api-workers N`` API processes on one port (no worker);
 - ``sqlite uvloop``: with ``--uvloop``, `reelgate serve --no-worker` on REELGATE_EVENT_LOOP=uvloop.
 
@@ -394,6 +395,12 @@ def main() -> None:
     parser.add_argument("--skip-prism", action="store_true")
     parser.add_argument("--no-worker-rows", action="store_true", help="leave out the +worker rows")
     parser.add_argument(
+        "--postgres-worker",
+        action="store_true",
+        help="add the row 'postgres +worker' (left out by default: it holds no target, and the"
+        " whole run then stays under two minutes)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=POSTGRES_ADMIN_URL,
         help="an admin URL of a PostgreSQL server (a fresh database is made); '' to skip",
@@ -424,7 +431,8 @@ def main() -> None:
         if args.uvloop:
             plan.append(("sqlite uvloop", None, False, 1))
         if args.postgres_url:
-            for worker in (False, True) if not args.no_worker_rows else (False,):
+            with_worker = args.postgres_worker and not args.no_worker_rows
+            for worker in (False, True) if with_worker else (False,):
                 url = asyncio.run(create_database(args.postgres_url))
                 if url is None:
                     print(
