@@ -46,8 +46,7 @@ class Services:
     profile: Profile = PROFILES["kling"]
     emulator: Emulator | None = None  # scenarios and /_sandbox, when the sandbox serves
     monotonic: Callable[[], float] = time.monotonic  # how long rendered tasks are reused
-    # (account, task id, base URL): the JSON of a finished task, as that account gets it
-    _renders: TtlCache[tuple[int, str, str], bytes] = field(init=False, repr=False)
+    _renders: TtlCache[tuple[str, str], bytes] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         reuse_s = min(RENDER_REUSE_S, self.settings.url_ttl_s * RENDER_REUSE_SHARE)
@@ -68,18 +67,17 @@ class Services:
     def task_json(self, task: TaskRecord, base_url: str) -> bytes:
         """The task object's JSON, for a request that came through ``base_url``.
 
-        A finished task never changes again (the store's compare-and-set) and is never deleted
-        (retention removes its files, not the task), so its JSON, links and all, is reused for
-        a few seconds (RENDER_REUSE_S) for its own account: signing its links and building its
-        model was 60 % of a task list's CPU, and a GET answered again asks the store nothing.
-        A reused link was signed at most that long ago, so it expires that much sooner, and a
-        blob the retention sweep removed meanwhile keeps its link that long (it answers 404, as
-        a link followed after the sweep does). Tasks whose scenario shortens their links are
-        rendered every time.
+        A finished task never changes again (the store's compare-and-set), so its JSON, links
+        and all, is reused for a few seconds (RENDER_REUSE_S): signing its links and building
+        its model was 60 % of a task list's CPU. A reused link was signed at most that long
+        ago, so it expires that much sooner, and a blob the retention sweep removed meanwhile
+        keeps its link that long (it answers 404, as a link followed after the sweep does).
+        Whether the task exists and is the caller's is asked of the store on every request;
+        tasks whose scenario shortens their links are rendered every time.
         """
         if not task.status.finished or link_ttl(task.params) is not None:
             return wire_json(task_data(task, self.task_signer(task, base_url)))
-        key = (task.account_id, task.task_id, base_url)
+        key = (task.task_id, base_url)
         body = self._renders.get(key)
         if body is None:
             body = wire_json(task_data(task, self.signer(base_url)))
@@ -134,13 +132,11 @@ class Services:
         return task
 
     async def task_view(self, account_id: int, ident: str, base_url: str) -> bytes:
-        """The caller's task as JSON (:meth:`task_json`); a finished one rendered for the caller
-        a moment ago is answered from memory."""
+        """The caller's task as JSON (:meth:`task_json`); one rendered a moment ago costs the
+        store only the check that it is the caller's."""
         require_task_ident(ident)  # never send the store an id no task can have
-        # A hit means ident is the task_id of the caller's finished task: what get_task finds
-        # first (a task_id before an external id), and it cannot change.
-        body = self._renders.get((account_id, ident, base_url))
-        if body is not None:
+        body = self._renders.get((ident, base_url))  # ident a task_id, the task finished
+        if body is not None and await self.store.has_task(account_id, ident):
             return body
         task = await self.store.get_task(account_id, ident)
         if task is None:
@@ -174,7 +170,7 @@ class Services:
         ids first: when every one of its tasks was rendered a moment ago, that is all the store
         is asked (a page of finished tasks, polled); otherwise the page is read whole."""
         ids = await self.store.list_task_ids(account_id, page, page_size)
-        bodies = [self._renders.get((account_id, task_id, base_url)) for task_id in ids]
+        bodies = [self._renders.get((task_id, base_url)) for task_id in ids]
         if all(body is not None for body in bodies):
             return [body for body in bodies if body is not None]
         tasks = await self.store.list_tasks(account_id, page, page_size)

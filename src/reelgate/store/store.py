@@ -330,6 +330,12 @@ class Store(Outbox):
                     return _row_to_task(row)
             return None
 
+    async def has_task(self, account_id: int, task_id: str) -> bool:
+        """Whether ``task_id`` is one of the account's tasks (one index probe, no row read)."""
+        values = {"account_id": account_id, "ident": task_id}
+        async with self._lookup() as conn:
+            return (await conn.execute(_TASK_ID_BY_ID, values)).first() is not None
+
     async def get_task_by_id(self, task_id: str) -> TaskRecord | None:
         async with self._lookup() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
@@ -714,11 +720,9 @@ class Store(Outbox):
 _INSERT_TASK = prepared(insert(tasks))
 _ACCOUNT = prepared(select(accounts).where(accounts.c.id == bindparam("account_id")))
 _ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()  # PostgreSQL's: not prepared
-_TASK_BY_ID = prepared(
-    select(tasks).where(
-        tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident")
-    )
-)
+_OWN_TASK = (tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident"))
+_TASK_BY_ID = prepared(select(tasks).where(*_OWN_TASK))
+_TASK_ID_BY_ID = prepared(select(tasks.c.task_id).where(*_OWN_TASK))
 _TASK_BY_EXTERNAL_ID = prepared(
     select(tasks).where(
         tasks.c.account_id == bindparam("account_id"),
