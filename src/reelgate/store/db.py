@@ -295,6 +295,20 @@ class _Compiled:
         return IteratorResult(self._meta, iter(raw))
 
 
+def _compiled(
+    cache: dict[_CompiledKey, _Compiled],
+    statement: Prepared,
+    dialect: Dialect,
+    given: Mapping[str, Any],
+) -> _Compiled:
+    """``statement`` compiled for ``dialect`` once, kept in ``cache``."""
+    key = (statement, frozenset(given) if isinstance(statement, Insert) else None)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _Compiled(statement, dialect, given)
+    return found
+
+
 class _OnLoop:
     """A sync SQLite connection used from the event loop, with AsyncConnection's
     ``execute``: statements marked :func:`prepared` run compiled-once on its sqlite3
@@ -312,10 +326,7 @@ class _OnLoop:
         if statement not in _PREPARED:
             return self._conn.execute(statement, parameters)
         given = parameters or {}
-        key = (statement, frozenset(given) if isinstance(statement, Insert) else None)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = _Compiled(statement, self.dialect, given)
+        compiled = _compiled(self._compiled, statement, self.dialect, given)
         params = compiled.parameters(given)
         dbapi = _dbapi(self._conn)
         try:
@@ -398,18 +409,17 @@ class _OnAsyncpg:
         given = parameters or {}
         compiled = self._lookups.compiled(statement, given)
         params = compiled.parameters(given)
-        for attempt in range(2):
-            try:
-                async with self._pool.acquire() as raw:
-                    rows = await raw.fetch(compiled.sql, *params)
-            except _CONNECTION_GONE:
-                if attempt:
-                    raise
-                # The server closed it (a restart): open new ones; a read is safe to repeat.
-                await self._pool.expire_connections()
-                continue
-            return compiled.rows([tuple(row) for row in rows])
-        raise AssertionError("unreachable")
+        try:
+            rows = await self._fetch(compiled.sql, params)
+        except _CONNECTION_GONE:
+            # The server closed it (a restart): open new ones; a read is safe to repeat.
+            await self._pool.expire_connections()
+            rows = await self._fetch(compiled.sql, params)
+        return compiled.rows(rows)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._pool.acquire() as raw:
+            return [tuple(row) for row in await raw.fetch(sql, *params)]
 
 
 class _PgLookups:
@@ -426,13 +436,9 @@ class _PgLookups:
         self._compiled: dict[_CompiledKey, _Compiled] = {}
 
     def compiled(self, statement: Any, given: Mapping[str, Any]) -> _Compiled:
-        if statement not in _PREPARED:
+        if statement not in _PREPARED:  # a rare read: compiled for this call only
             return _Compiled(statement, self.dialect, given)
-        key = (statement, None)
-        found = self._compiled.get(key)
-        if found is None:
-            found = self._compiled[key] = _Compiled(statement, self.dialect, given)
-        return found
+        return _compiled(self._compiled, statement, self.dialect, given)
 
     async def connection(self) -> _OnAsyncpg:
         if self._pool is None:
