@@ -392,22 +392,37 @@ class _Lookups:
         self._engine.dispose()
 
 
-class _OnAsyncpg:
-    """AsyncConnection's ``execute`` for the lookups of a PostgreSQL store: each statement is
-    compiled once (a :func:`prepared` one; others at each call) and run on a connection of
-    the lookup pool, in autocommit; asyncpg keeps it prepared on each connection."""
+class _PgLookups:
+    """The lookups of a PostgreSQL store, with AsyncConnection's ``execute``: a pool of
+    LOOKUP_POOL_SIZE asyncpg connections of their own, opened at the first lookup, used without
+    SQLAlchemy's pool and adapter (their checkout and greenlet hop were most of a GET's CPU),
+    in autocommit. Each statement is compiled once (a :func:`prepared` one; others at each
+    call) and asyncpg keeps it prepared on each connection. Connections get SQLAlchemy's JSON
+    codecs, so rows come back as SQLAlchemy would return them."""
 
-    def __init__(self, lookups: _PgLookups, pool: Any) -> None:
-        self._lookups = lookups
-        self._pool = pool
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.dialect = engine.dialect
+        self._url = engine.url
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self._compiled: dict[_CompiledKey, _Compiled] = {}
 
-    @property
-    def dialect(self) -> Dialect:
-        return self._lookups.dialect
+    def _statement(self, statement: Any, given: Mapping[str, Any]) -> _Compiled:
+        if statement not in _PREPARED:  # a rare read: compiled for this call only
+            return _Compiled(statement, self.dialect, given)
+        return _compiled(self._compiled, statement, self.dialect, given)
+
+    async def connection(self) -> _PgLookups:
+        """These lookups, their pool open."""
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await self._open()
+        return self
 
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
         given = parameters or {}
-        compiled = self._lookups.compiled(statement, given)
+        compiled = self._statement(statement, given)
         params = compiled.parameters(given)
         try:
             rows = await self._fetch(compiled.sql, params)
@@ -420,32 +435,6 @@ class _OnAsyncpg:
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._pool.acquire() as raw:
             return [tuple(row) for row in await raw.fetch(sql, *params)]
-
-
-class _PgLookups:
-    """The lookups of a PostgreSQL store: a pool of LOOKUP_POOL_SIZE asyncpg connections of
-    their own, opened at the first lookup, used without SQLAlchemy's pool and adapter (their
-    checkout and greenlet hop were most of a GET's CPU). Connections get SQLAlchemy's JSON
-    codecs, so rows come back as SQLAlchemy would return them."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.dialect = engine.dialect
-        self._url = engine.url
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
-        self._compiled: dict[_CompiledKey, _Compiled] = {}
-
-    def compiled(self, statement: Any, given: Mapping[str, Any]) -> _Compiled:
-        if statement not in _PREPARED:  # a rare read: compiled for this call only
-            return _Compiled(statement, self.dialect, given)
-        return _compiled(self._compiled, statement, self.dialect, given)
-
-    async def connection(self) -> _OnAsyncpg:
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    self._pool = await self._open()
-        return _OnAsyncpg(self, self._pool)
 
     async def _open(self) -> Any:
         args, kwargs = self.dialect.create_connect_args(self._url)
