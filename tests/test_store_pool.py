@@ -1,5 +1,6 @@
 """The PostgreSQL pool (store/db.py): a connection that sat idle is checked before use, so one
-the server closed meanwhile is replaced unseen; a busy one is not checked at every use."""
+the server closed meanwhile is replaced unseen; a busy one is not checked at every use. The
+lookups' own pool, and a create as one statement on it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 from sqlalchemy import literal_column, select
 from sqlalchemy.exc import DBAPIError
 
+from reelgate.domain.errors import InvalidParameterError
 from reelgate.store import NewTask, Store, db
 from reelgate.store.accounts import hash_api_key
+from reelgate.store.tables import task_events, tasks
 
 from .conftest import POSTGRES_ADMIN_URL
 
@@ -124,3 +127,102 @@ async def test_only_creates_that_count_tasks_wait_for_the_accounts_row(pg_store:
         assert (await waiting).account_id == limited.account_id
     finally:
         await other.close()
+
+
+def _comparable(row: Any, *varying: str) -> dict[str, Any]:
+    return {key: value for key, value in row._mapping.items() if key not in varying}
+
+
+async def _rows(store: Store, task_id: str) -> tuple[Any, list[Any]]:
+    async with db.read_connection(store.engine) as conn:
+        task = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).one()
+        events = (
+            await conn.execute(select(task_events).where(task_events.c.task_id == task_id))
+        ).all()
+    return task, events
+
+
+async def test_a_create_without_limits_is_one_statement_that_writes_what_the_transaction_writes(
+    pg_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    free = await pg_store.create_account("free")
+    limited = await pg_store.create_account("limited", max_concurrent_tasks=100)
+    writes: list[object] = []
+    write = db._PgLookups.write
+
+    async def counted(self: db._PgLookups, statement: Any, parameters: Any) -> Any:
+        writes.append(statement)
+        return await write(self, statement, parameters)
+
+    monkeypatch.setattr(db._PgLookups, "write", counted)
+    worker = await Store.open(str(pg_store.engine.url.render_as_string(False)), migrate=False)
+    try:
+        assert not await worker.wait_for_tasks(0.2)  # opens the LISTEN connection
+        waiting = asyncio.ensure_future(worker.wait_for_tasks(10))
+        made = {}
+        for creds in (free, limited):
+            new = NewTask(
+                creds.account_id,
+                "kling-v1",
+                {"prompt": "a fox ü", "nested": {"cfg": [0.5, None, True]}},
+                Decimal("1.5"),
+                external_task_id="mine",
+                callback_url="http://x.test/cb",
+                watermark=True,
+                base_url="http://api.test/",
+                submitted_s=2.5,
+            )
+            made[creds.account_id] = await pg_store.create_task(new)
+            if creds is free:
+                assert await asyncio.wait_for(waiting, 5)  # the statement notified the worker
+        assert len(writes) == 2  # both tried the statement; the limited one wrote nothing
+        fast, fast_events = await _rows(pg_store, made[free.account_id].task_id)
+        slow, slow_events = await _rows(pg_store, made[limited.account_id].task_id)
+        varying = ("task_id", "account_id", "created_at", "updated_at", "run_after")
+        assert _comparable(fast, *varying) == _comparable(slow, *varying)
+        assert fast.run_after - fast.created_at == slow.run_after - slow.created_at == 2500
+        assert len(fast_events) == len(slow_events) == 1
+        event_varying = ("id", "task_id", "created_at", "next_attempt_at", "payload")
+        assert _comparable(fast_events[0], *event_varying) == _comparable(
+            slow_events[0], *event_varying
+        )
+        assert fast_events[0].payload["task"]["external_task_id"] == "mine"
+        assert (await pg_store.events_for(fast.task_id))[0].record().task_id == fast.task_id
+        with pytest.raises(InvalidParameterError, match="already used"):
+            await pg_store.create_task(
+                NewTask(free.account_id, "kling-v1", {}, Decimal(1), external_task_id="mine")
+            )
+    finally:
+        await worker.close()
+
+
+async def test_a_create_whose_connection_is_lost_is_created_once(
+    pg_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = await pg_store.create_account("a")
+    write = db._PgLookups.write
+    lost: list[bool] = []
+
+    async def commits_then_loses_the_connection(
+        self: db._PgLookups, statement: Any, parameters: Any
+    ) -> Any:
+        result = await write(self, statement, parameters)
+        if not lost:  # the reply never came: the caller cannot tell it committed
+            lost.append(True)
+            raise DBAPIError("...", None, ConnectionResetError(), connection_invalidated=True)
+        return result
+
+    monkeypatch.setattr(db._PgLookups, "write", commits_then_loses_the_connection)
+    task = await pg_store.create_task(NewTask(creds.account_id, "kling-v1", {}, Decimal(1)))
+    assert lost
+    assert [t.task_id for t in await pg_store.list_tasks(creds.account_id, 1, 10)] == [task.task_id]
+    assert len(await pg_store.events_for(task.task_id)) == 1
+
+
+async def test_a_create_after_a_server_restart_goes_through_once(pg_store: Store) -> None:
+    creds = await pg_store.create_account("a")
+    await pg_store.create_task(NewTask(creds.account_id, "kling-v1", {}, Decimal(1)))
+    assert await _kill_connections(pg_store) >= 2
+    task = await pg_store.create_task(NewTask(creds.account_id, "kling-v1", {}, Decimal(1)))
+    listed = await pg_store.list_tasks(creds.account_id, 1, 10)
+    assert len(listed) == 2 and listed[0].task_id == task.task_id

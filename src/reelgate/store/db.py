@@ -48,7 +48,7 @@ from sqlalchemy import Insert, Select, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection, Dialect, Engine, RootTransaction, make_url
 from sqlalchemy.engine.result import IteratorResult, Result, SimpleResultMetaData
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -432,6 +432,23 @@ class _PgLookups:
             rows = await self._fetch(compiled.sql, params)
         return compiled.rows(rows)
 
+    async def write(self, statement: Any, parameters: Mapping[str, Any]) -> Result[Any]:
+        """Run one statement that writes, in autocommit: atomic, and committed when it
+        returns. Run once: a broken constraint raises IntegrityError; a connection lost
+        meanwhile raises DBAPIError with ``connection_invalidated`` (the statement may or may
+        not have committed, so repeating it is the caller's decision)."""
+        await self.connection()
+        compiled = self._statement(statement, parameters)
+        params = compiled.parameters(parameters)
+        try:
+            rows = await self._fetch(compiled.sql, params)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(compiled.sql, params, exc) from exc
+        except _CONNECTION_GONE as exc:
+            await self._pool.expire_connections()
+            raise DBAPIError(compiled.sql, params, exc, connection_invalidated=True) from exc
+        return compiled.rows(rows)
+
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._pool.acquire() as raw:
             return [tuple(row) for row in await raw.fetch(sql, *params)]
@@ -457,6 +474,9 @@ class _PgLookups:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+StatementWriter = _PgLookups
 
 
 @dataclass
@@ -628,6 +648,13 @@ async def lookup_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
         return
     with lookups.reading() as conn:
         yield conn
+
+
+def statement_writer(engine: AsyncEngine) -> StatementWriter | None:
+    """PostgreSQL on asyncpg: the lookups' pool, which also runs a write that is one
+    statement (:meth:`_PgLookups.write`) in one round trip, without BEGIN and COMMIT."""
+    lookups = _access(engine).lookups
+    return lookups if isinstance(lookups, _PgLookups) else None
 
 
 async def dispose(engine: AsyncEngine) -> None:

@@ -220,13 +220,9 @@ def _delivered(record: TaskRecord) -> bool:
     return bool(record.callback_url)
 
 
-async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
-    """Record ``record``'s status change in the outbox (inside the change's transaction).
-
-    A sandbox scenario may ask for its callbacks ``twice`` (each event written twice) or
-    ``out_of_order`` (the ``processing`` event is held and sent after the final one).
-    """
-    values: dict[str, Any] = {
+def event_row(record: TaskRecord) -> dict[str, Any]:
+    """The outbox row of ``record``'s status change."""
+    return {
         "task_id": record.task_id,
         "status": record.status.value,
         "payload": {SNAPSHOT_KEY: snapshot(record)},
@@ -236,6 +232,21 @@ async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
         "attempts": 0,
         "next_attempt_at": record.updated_at,
     }
+
+
+def single_event(record: TaskRecord) -> bool:
+    """Whether :func:`add_event` writes exactly :func:`event_row` for ``record`` (no sandbox
+    scenario asks for its callbacks twice or out of order)."""
+    return callback_mode(record.params) is None or not record.callback_url
+
+
+async def add_event(conn: AsyncConnection, record: TaskRecord) -> None:
+    """Record ``record``'s status change in the outbox (inside the change's transaction).
+
+    A sandbox scenario may ask for its callbacks ``twice`` (each event written twice) or
+    ``out_of_order`` (the ``processing`` event is held and sent after the final one).
+    """
+    values = event_row(record)
     mode = callback_mode(record.params) if record.callback_url else None
     if mode == "out_of_order" and record.status == TaskStatus.PROCESSING:
         values["delivery"] = HELD

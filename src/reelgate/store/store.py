@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     Row,
+    Select,
     and_,
     bindparam,
     case,
@@ -26,7 +27,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.domain.errors import (
@@ -46,13 +47,13 @@ from reelgate.domain.tasks import (
 from . import accounts as acct
 from . import ratelimits as rates
 from .accounts import Account, Credentials, TtlCache
-from .db import create_engine, dispose, is_sqlite, prepared
+from .db import StatementWriter, create_engine, dispose, is_sqlite, prepared, statement_writer
 from .migrate import upgrade
-from .outbox import Outbox, TaskEvent, add_event
+from .outbox import Outbox, TaskEvent, add_event, event_row, single_event
 from .ratelimits import RateDecision
 from .stats import TaskStats, task_stats
-from .tables import access_keys, accounts, api_keys, tasks
-from .wakeup import TaskWakeup
+from .tables import access_keys, accounts, api_keys, task_events, tasks
+from .wakeup import NOTIFY, TaskWakeup
 
 UNFINISHED = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 RENEW_CHUNK = 500  # tasks per statement of renew_leases (SQLite bounds its parameters)
@@ -245,6 +246,29 @@ class Store(Outbox):
         raise RuntimeError("could not allocate a unique task id")
 
     async def _create_task_once(self, new: NewTask, default_concurrency: int) -> TaskRecord:
+        now = self.clock()
+        record = TaskRecord(
+            task_id=new_task_id(),
+            account_id=new.account_id,
+            model_name=new.model_name,
+            params=new.params,
+            status=TaskStatus.SUBMITTED,
+            created_at=now,
+            updated_at=now,
+            external_task_id=new.external_task_id,
+            callback_url=new.callback_url,
+            watermark=new.watermark,
+            units=str(new.units),
+            run_after=now + int(new.submitted_s * 1000) if new.submitted_s > 0 else 0,
+        )
+        row = _task_row(record, new.base_url)
+        writer = statement_writer(self.engine)
+        if (
+            writer is not None
+            and single_event(record)
+            and await self._create_unlimited(writer, record, row, default_concurrency)
+        ):
+            return record
         async with self._writer() as conn:
             account = await self._account_for_create(conn, new.account_id, default_concurrency)
             if new.external_task_id is not None:
@@ -278,47 +302,34 @@ class Store(Outbox):
                         f" units, {format_units(max(account.unit_quota - committed, Decimal(0)))}"
                         " remain"
                     )
-            now = self.clock()
-            run_after = now + int(new.submitted_s * 1000) if new.submitted_s > 0 else 0
-            record = TaskRecord(
-                task_id=new_task_id(),
-                account_id=new.account_id,
-                model_name=new.model_name,
-                params=new.params,
-                status=TaskStatus.SUBMITTED,
-                created_at=now,
-                updated_at=now,
-                external_task_id=new.external_task_id,
-                callback_url=new.callback_url,
-                watermark=new.watermark,
-                units=str(new.units),
-                run_after=run_after,
-            )
-            await conn.execute(
-                _INSERT_TASK,
-                {
-                    "task_id": record.task_id,
-                    "account_id": record.account_id,
-                    "external_task_id": record.external_task_id,
-                    "model_name": record.model_name,
-                    "params": record.params,
-                    "status": record.status.value,
-                    "status_msg": "",
-                    "progress": 0,
-                    "callback_url": record.callback_url,
-                    "watermark": record.watermark,
-                    "result": {},
-                    "units": record.units,
-                    "created_at": now,
-                    "updated_at": now,
-                    "attempts": 0,
-                    "base_url": new.base_url,
-                    "run_after": run_after,
-                },
-            )
+            await conn.execute(_INSERT_TASK, row)
             await add_event(conn, record)
             await self._wakeup.notify_in(conn)
             return record
+
+    async def _create_unlimited(
+        self, writer: StatementWriter, record: TaskRecord, row: dict[str, Any], default: int
+    ) -> bool:
+        """PostgreSQL: ``record`` created in one statement (:data:`_CREATE_UNLIMITED`: one
+        round trip instead of six), when its account has no limit to count its tasks against.
+        False when that statement wrote nothing (the account has a limit or does not exist, or
+        its external id or the task id is taken): the transaction path then decides."""
+        values = {**row, **_event_values(record), "default_concurrency": default}
+        try:
+            return (await writer.write(_CREATE_UNLIMITED, values)).first() is not None
+        except IntegrityError:
+            return False
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # The connection was lost (a server restart): the statement may have committed. Once
+        # more on a new connection; had it committed, the task id is taken now, by this task.
+        try:
+            return (await writer.write(_CREATE_UNLIMITED, values)).first() is not None
+        except IntegrityError:
+            found = await self.get_task_by_id(record.task_id)
+            mine = (record.account_id, record.created_at)
+            return found is not None and (found.account_id, found.created_at) == mine
 
     async def get_task(self, account_id: int, task_or_external_id: str) -> TaskRecord | None:
         """The caller's task by ``task_id``, else by ``external_task_id``."""
@@ -718,6 +729,15 @@ class Store(Outbox):
 # The request path's statements, built once (building a statement per call cost as much CPU
 # as running it), and prepared (db.py: on SQLite they skip SQLAlchemy's execution machinery).
 _INSERT_TASK = prepared(insert(tasks))
+# the columns of tasks a new task leaves to their defaults (:func:`_task_row` gives the rest)
+_NEW_TASK_DEFAULTS = (
+    "lease_owner",
+    "lease_expires_at",
+    "cancel_reason",
+    "started_at",
+    "engine_state",
+    "pokes",
+)
 _ACCOUNT = prepared(select(accounts).where(accounts.c.id == bindparam("account_id")))
 _ACCOUNT_FOR_UPDATE = _ACCOUNT.with_for_update()  # PostgreSQL's: not prepared
 _OWN_TASK = (tasks.c.account_id == bindparam("account_id"), tasks.c.task_id == bindparam("ident"))
@@ -745,6 +765,84 @@ _SECRET_KEY = prepared(
 _API_KEY_ACCOUNT = prepared(
     select(api_keys.c.account_id).where(api_keys.c.key_hash == bindparam("key_hash"))
 )
+
+
+def _task_row(record: TaskRecord, base_url: str | None) -> dict[str, Any]:
+    """The ``tasks`` row of a new task (the columns left out keep their defaults)."""
+    return {
+        "task_id": record.task_id,
+        "account_id": record.account_id,
+        "external_task_id": record.external_task_id,
+        "model_name": record.model_name,
+        "params": record.params,
+        "status": record.status.value,
+        "status_msg": "",
+        "progress": 0,
+        "callback_url": record.callback_url,
+        "watermark": record.watermark,
+        "result": {},
+        "units": record.units,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "attempts": 0,
+        "base_url": base_url,
+        "run_after": record.run_after,
+    }
+
+
+def _create_unlimited() -> Select[Any]:
+    """PostgreSQL: a create as one statement, atomic in autocommit. It inserts the task (the
+    columns of :func:`_task_row`), its ``submitted`` event (:func:`event_row`) and notifies
+    the workers, only when the account exists and has no concurrency limit (its own, else the
+    ``default_concurrency`` parameter) and no unit quota; it returns the task id, or no row."""
+    unlimited = select(accounts.c.id).where(
+        accounts.c.id == bindparam("account_id"),
+        func.coalesce(
+            accounts.c.max_concurrent_tasks, bindparam("default_concurrency", type_=Integer)
+        )
+        <= 0,
+        accounts.c.unit_quota.is_(None),
+    )
+    task_columns = [column for column in tasks.c if column.key not in _NEW_TASK_DEFAULTS]
+    new_task = (
+        insert(tasks)
+        .from_select(
+            task_columns,
+            select(*(bindparam(c.key, type_=c.type) for c in task_columns)).where(
+                unlimited.exists()
+            ),
+            include_defaults=False,
+        )
+        .returning(tasks.c.task_id)
+        .cte("new_task")
+    )
+    event_columns = [column for column in task_events.c if column.key not in ("id", "last_error")]
+    new_event = (
+        insert(task_events)
+        .from_select(
+            event_columns,
+            select(
+                *(
+                    new_task.c.task_id
+                    if c.key == "task_id"
+                    else bindparam(f"event_{c.key}", type_=c.type)
+                    for c in event_columns
+                )
+            ),
+            include_defaults=False,
+        )
+        .returning(task_events.c.id)
+        .cte("new_event")
+    )
+    return select(new_task.c.task_id, NOTIFY).add_cte(new_event)
+
+
+def _event_values(record: TaskRecord) -> dict[str, Any]:
+    """:func:`event_row` as the parameters of :data:`_CREATE_UNLIMITED`."""
+    return {f"event_{key}": value for key, value in event_row(record).items() if key != "task_id"}
+
+
+_CREATE_UNLIMITED = prepared(_create_unlimited())
 
 
 def _page(account_id: int, page: int, page_size: int) -> dict[str, int]:

@@ -26,7 +26,7 @@ import sqlite3
 import urllib.parse
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, text
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +36,8 @@ from reelgate.domain.tasks import TaskStatus
 from .tables import tasks
 
 CHANNEL = "reelgate_tasks"
+# PostgreSQL: wakes the listeners when the statement's transaction commits
+NOTIFY = func.pg_notify(CHANNEL, "")
 # Measured in bench/taskqueue.py: create-to-claimed p50 for a worker in another process.
 SQLITE_POLL_S = 0.005
 log = logging.getLogger("reelgate.store")
@@ -107,7 +109,7 @@ class TaskWakeup:
     async def notify_in(self, conn: AsyncConnection) -> None:
         """Within a transaction: other processes hear of it when it commits (PostgreSQL)."""
         if self._postgres:
-            await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            await conn.execute(select(NOTIFY))
 
     def notify_here(self) -> None:
         self._event.set()
