@@ -96,7 +96,7 @@ async def test_lookups_run_on_their_own_pool_and_outlive_a_server_restart(
     assert await pg_store.account_for_api_key(creds.api_key) == creds.account_id
     lookups = db._access(pg_store.engine).lookups
     assert isinstance(lookups, db._PgLookups)
-    conn = await lookups.connection()
+    conn = lookups
     rows = await conn.execute(db.prepared(select(literal_column("pg_backend_pid()"))))
     assert rows.scalar()  # a connection of the lookup pool answered
     assert await _kill_connections(pg_store) >= 2  # SQLAlchemy's pool and the lookups'
@@ -226,3 +226,55 @@ async def test_a_create_after_a_server_restart_goes_through_once(pg_store: Store
     task = await pg_store.create_task(NewTask(creds.account_id, "kling-v1", {}, Decimal(1)))
     listed = await pg_store.list_tasks(creds.account_id, 1, 10)
     assert len(listed) == 2 and listed[0].task_id == task.task_id
+
+
+async def test_the_lookup_pool_opens_at_most_its_size_and_serves_waiters_in_order(
+    postgres_url: str,
+) -> None:
+    raw_url = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+    opened: list[Any] = []
+
+    async def connect() -> Any:
+        opened.append(await asyncpg.connect(raw_url))
+        return opened[-1]
+
+    pool = db._AsyncpgPool(connect, 2)
+    first, second = await pool.acquire(), await pool.acquire()
+    waiters = [asyncio.ensure_future(pool.acquire()) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert not any(w.done() for w in waiters) and len(opened) == 2
+    waiters[1].cancel()  # gives up its place in the queue
+    pool.release(first)
+    assert await waiters[0] is first  # the first in line, the connection as it was
+    pool.release(second, broken=True)  # closed: its place goes to the next waiter still there
+    third = await waiters[2]
+    assert second.is_closed() and third not in (first, second) and len(opened) == 3
+    assert await third.fetchval("SELECT 1") == 1
+    pool.release(first)
+    pool.release(third)
+    pool.expire()  # a server restart: the idle ones are closed, new ones opened
+    assert first.is_closed() and third.is_closed()
+    fresh = await pool.acquire()
+    assert fresh is opened[-1] and len(opened) == 4
+    await pool.close()
+    assert fresh.is_closed() is False  # in use at close: closed when given back
+    pool.release(fresh)
+    assert fresh.is_closed()
+    with pytest.raises(asyncpg.InterfaceError):
+        await pool.acquire()
+
+
+async def test_a_lookup_cancelled_midway_closes_its_connection_and_the_next_works(
+    pg_store: Store,
+) -> None:
+    lookups = db._access(pg_store.engine).lookups
+    assert isinstance(lookups, db._PgLookups)
+    pid = literal_column("pg_backend_pid()")
+    before = (await lookups.execute(select(pid))).scalar()
+    sleeping = asyncio.ensure_future(lookups.execute(select(pid, literal_column("pg_sleep(30)"))))
+    await asyncio.sleep(0.2)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    after = (await lookups.execute(select(pid))).scalar()
+    assert after is not None and after != before  # the one in doubt was not reused
