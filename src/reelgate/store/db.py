@@ -27,8 +27,10 @@ marked with :func:`prepared`, skip SQLAlchemy's execution machinery: each is com
 its SQL, its parameters' converters and its columns' converters, and runs on the sqlite3
 connection directly (a task read: 64 us -> 24 us). On PostgreSQL the lookups run on an asyncpg
 pool of their own (:class:`_PgLookups`): SQLAlchemy's pool checkout, its greenlet hop and
-asyncpg's reset query at each release were most of a GET's CPU. Everything else runs through
-SQLAlchemy as usual; both paths give the same rows.
+asyncpg's reset query at each release were most of a GET's CPU. A write that is one statement
+runs there too, in autocommit (:func:`statement_writer`; a create without limits: one round
+trip instead of BEGIN, four statements and COMMIT). Everything else runs through SQLAlchemy as
+usual; both paths give the same rows.
 """
 
 from __future__ import annotations
