@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,29 @@ def test_same_input_gives_the_same_bytes(tmp_path: Path) -> None:
             moving_bars(24), fps=FPS, width=W, height=H, out_path=tmp_path / name, audio=tone(1)
         )
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_the_bytes_do_not_depend_on_which_thread_converts_the_frames(tmp_path: Path) -> None:
+    frames = list(moving_bars(16, width=640, height=360, channels=4))
+
+    def slow() -> Iterator[NDArray[np.uint8]]:  # the encoder always waits: it converts them
+        for frame in frames:
+            time.sleep(0.01)
+            yield frame
+
+    for name, source in (("fast", iter(frames)), ("slow", slow())):  # fast: mostly the caller
+        encode_clip(
+            source,
+            fps=FPS,
+            width=640,
+            height=360,
+            out_path=tmp_path / f"{name}.mp4",
+            watermarked_path=tmp_path / f"{name}-wm.mp4",
+        )
+    for suffix in (".mp4", "-wm.mp4"):
+        fast, slow_file = tmp_path / f"fast{suffix}", tmp_path / f"slow{suffix}"
+        assert fast.read_bytes() == slow_file.read_bytes()
+    assert (tmp_path / "fast.mp4").read_bytes() != (tmp_path / "fast-wm.mp4").read_bytes()
 
 
 def test_settings_change_the_encoding(tmp_path: Path) -> None:

@@ -4,8 +4,11 @@ One pass matters: ``frames`` may be a generator that renders 1080p frames on dem
 few frames are held at a time, so memory stays flat whatever the clip's length. Each frame is
 converted to YUV once; the watermarked copy is that YUV frame with the mark blended into its
 corner. Each MP4 is encoded in its own thread (x264 and swscale release the GIL), fed through a
-short queue, so the encoders run beside the caller producing the next frame. Each encoder is
-single-threaded and sees its frames in order, so the bytes do not depend on the threads. Outputs are
+short queue, so the encoders run beside the caller producing the next frame. A frame is
+converted by the caller while the clean encoder is busy, and by that encoder when it would
+otherwise wait for it; the clean encoder hands each frame on to the watermarking one. Each
+encoder is single-threaded and sees its frames in order, and a conversion gives the same frame
+in any thread, so the bytes do not depend on the threads. Outputs are
 written under ``<name>.part`` and renamed only once every output is complete, so a reader never
 sees half a file and a failure (or an exception raised by the frame generator, such as a
 cancellation) leaves nothing behind.
@@ -76,6 +79,9 @@ def encode_clip(
 ) -> ClipInfo:
     """Encode ``frames`` (HxWx3 RGB or HxWx4 RGBA/RGBX uint8; alpha is ignored) to ``out_path``.
 
+    A frame may be read after the next one is asked for: the producer must not change an
+    array it has yielded (a generator that reuses one buffer must yield copies).
+
     ``audio`` is float mono ``(samples,)`` or ``(samples, channels)`` in [-1, 1]; it is cut or
     padded with silence to the clip's length. With ``watermarked_path`` a copy with a visible
     watermark is written too; with ``thumbnail_path`` a JPEG of the first frame.
@@ -93,18 +99,20 @@ def encode_clip(
     try:
         for path in targets:
             writers.append(_Mp4Writer(path, fps, width, height, settings, planar, sample_rate))
-        feeds = [_EncoderThread(writer) for writer in writers]
         watermark = Watermark(width, height, watermark_text) if watermarked_path else None
+        # the watermarked copy is made from the clean encoder's frames, in its own thread
+        marking = _EncoderThread(writers[1], watermark) if watermark is not None else None
+        feeds = [_EncoderThread(writers[0], then=marking)]
+        if marking is not None:
+            feeds.append(marking)
         thumbnail: Image.Image | None = None
         count = 0
         for array in frames:
             frame = _checked(array, width, height, count)
             if thumbnail_path is not None and thumbnail is None:
                 thumbnail = make_thumbnail(frame, settings.thumbnail_max_side)
-            yuv = _to_yuv420(frame)
-            feeds[0].put(yuv, count)
-            if watermark is not None:
-                feeds[1].put(_watermarked(yuv, watermark), count)
+            # Converted here while the encoder is busy; else by the encoder, which would wait.
+            feeds[0].put(frame if feeds[0].waiting() else _to_yuv420(frame), count)
             count += 1
         if count == 0:
             raise ValueError("frames is empty: a clip needs at least one frame")
@@ -173,13 +181,25 @@ def _abort(feeds: list[_EncoderThread], writers: list[_Mp4Writer]) -> None:
 
 class _EncoderThread:
     """Feeds one writer from a short queue in its own thread; its errors surface in the caller
-    at the next :meth:`put` or at :meth:`finish`."""
+    at the next :meth:`put` or at :meth:`finish`. A frame may come as an array, converted here
+    (see :meth:`waiting`); with ``then``, each converted frame goes on to that encoder too; with
+    ``watermark``, it is marked before it is encoded."""
 
     _DEPTH = 3  # frames waiting per encoder: enough to ride out jitter, memory stays flat
 
-    def __init__(self, writer: _Mp4Writer) -> None:
+    def __init__(
+        self,
+        writer: _Mp4Writer,
+        watermark: Watermark | None = None,
+        *,
+        then: _EncoderThread | None = None,
+    ) -> None:
         self._writer = writer
-        self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(self._DEPTH)
+        self._watermark = watermark
+        self._then = then
+        self._queue: queue.Queue[tuple[av.VideoFrame | NDArray[np.uint8], int] | None] = (
+            queue.Queue(self._DEPTH)
+        )
         self._error: BaseException | None = None
         self._stopped = False
         self._thread = threading.Thread(
@@ -192,12 +212,25 @@ class _EncoderThread:
         while item is not None:
             if self._error is None:
                 try:
-                    self._writer.add_frame(*item)
+                    frame, index = item
+                    if isinstance(frame, np.ndarray):
+                        frame = _to_yuv420(frame)
+                    if self._then is not None:
+                        self._then.put(frame, index)
+                    if self._watermark is not None:
+                        frame = _watermarked(frame, self._watermark)
+                    self._writer.add_frame(frame, index)
                 except BaseException as exc:  # re-raised in the caller; keep draining
                     self._error = exc
             item = self._queue.get()
 
-    def put(self, frame: av.VideoFrame, index: int) -> None:
+    def waiting(self) -> bool:
+        """Whether nothing is queued: this thread is about to wait for a frame, so a frame given
+        now is best given unconverted (the conversion then runs here rather than hold up the
+        caller). The result only moves work between threads; the bytes stay the same."""
+        return self._queue.empty()
+
+    def put(self, frame: av.VideoFrame | NDArray[np.uint8], index: int) -> None:
         if self._error is not None:
             raise self._error
         self._queue.put((frame, index))

@@ -9,6 +9,7 @@ frame is a single gather.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ WATERMARKED_NAME = "video_watermarked.mp4"
 THUMBNAIL_NAME = "thumbnail.jpg"
 SAMPLE_RATE = 48000
 _PATH_SAMPLES = 16  # poses checked to size the textures; motion is smooth between them
+PAINTERS = 2  # threads painting a clip's layers
 
 
 class Scene:
@@ -45,13 +47,17 @@ class Scene:
         poses = [self.path.at(k / _PATH_SAMPLES) for k in range(_PATH_SAMPLES + 1)]
         depths = (SKY, MOUNTAINS, HILLS, GROUND)
         if self.path.parallax:
-            layers = [
-                paint_layer(d, self.theme, self.unit, visible_box(poses, d, width, height))
-                for d in depths
-            ]
+            boxes = [visible_box(poses, d, width, height) for d in depths]
         else:
-            box = visible_box(poses, SKY, width, height)
-            layers = [_flatten([paint_layer(d, self.theme, self.unit, box) for d in depths])]
+            boxes = [visible_box(poses, SKY, width, height)] * len(depths)
+        # The layers are painted side by side: numpy releases the GIL for most of the work,
+        # and the encoders have no frame to work on yet.
+        with ThreadPoolExecutor(PAINTERS, thread_name_prefix="paint") as painters:
+            layers = list(
+                painters.map(lambda d, b: paint_layer(d, self.theme, self.unit, b), depths, boxes)
+            )
+        if not self.path.parallax:
+            layers = [_flatten(layers)]
         self._samplers = [LayerSampler(layer, width, height) for layer in layers]
         self._caption = caption_overlay(plan.caption, width, height)
 

@@ -90,9 +90,6 @@ class _Canvas:
         self.y: NDArray[np.float64] = (np.arange(box.y0, box.y1, dtype=np.float64) + 0.5) / unit
         self.rgb = np.zeros((len(self.y), len(self.x), 3), dtype=np.float32)
 
-    def fill(self, mask: NDArray[np.bool_], color: Color) -> None:
-        self.rgb[mask] = color
-
     def disc(
         self,
         cx: float,
@@ -115,6 +112,17 @@ class _Canvas:
         self.rgb[i0:i1, j0:j1][inside] = color
         if mask is not None:
             mask[i0:i1, j0:j1] |= inside
+
+    def first_row_below(self, ridge: NDArray[np.float64]) -> int:
+        """The first row with a texel below ``ridge`` (a layer's edge): the rows above it
+        are transparent, and what colour a transparent texel holds is never seen."""
+        return int(np.searchsorted(self.y, ridge.min(), side="right"))
+
+    def mask_from(self, top: int, below: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """The layer's opaque texels: ``below`` for the rows from ``top``, none above."""
+        mask = np.zeros(self.rgb.shape[:2], dtype=np.bool_)
+        mask[top:] = below
+        return mask
 
     def visible(self, x: float, margin: float) -> bool:
         return bool(self.x[0] - margin <= x <= self.x[-1] + margin)
@@ -168,29 +176,31 @@ def _paint_sky(c: _Canvas, theme: Theme) -> None:
 def _paint_mountains(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
     col = theme.colors
     ridge = ridge_at(theme.mountains, c.x)
-    below = (c.y[:, None] - ridge[None, :]).astype(np.float32)
-    mask = below > 0
+    top = c.first_row_below(ridge)  # rows above are transparent: left unpainted
+    below = (c.y[top:, None] - ridge[None, :]).astype(np.float32)
+    mask = c.mask_from(top, below > 0)
     lit = 1 + 0.22 * np.tanh(_slope(theme.mountains, c.x) * 1.5)  # faces toward the sun
     haze = 1 - 0.3 * np.clip(below / 0.5, 0, 1)
-    c.rgb[:] = (
+    c.rgb[top:] = (
         np.asarray(col["mountain"], np.float32)
         * (haze * lit[None, :].astype(np.float32))[..., None]
     )
     # Only the high peaks carry snow, tapering to nothing lower down (no vertical cut-offs).
     height = np.clip((theme.mountains.base - 0.03 - ridge) / 0.06, 0, 1)
     snow_depth = theme.snow_line * height * (1 + 0.4 * np.sin(c.x * 37))
-    snow = mask & (below < snow_depth[None, :])
-    c.fill(snow, col["snow"])
+    snow = mask[top:] & (below < snow_depth[None, :])
+    c.rgb[top:][snow] = col["snow"]
     return mask
 
 
 def _paint_hills(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
     col = theme.colors
     ridge = ridge_at(theme.hills, c.x)
-    below = c.y[:, None] - ridge[None, :]
-    mask = below > 0
+    top = c.first_row_below(ridge)
+    below = c.y[top:, None] - ridge[None, :]
+    mask = c.mask_from(top, below > 0)
     fields = (np.floor(below * 16 + 0.8 * np.sin(c.x * 5.0)[None, :]) % 2).astype(np.float32)
-    c.rgb[:] = _mix(col["hill"], col["hill_alt"], fields)
+    c.rgb[top:] = _mix(col["hill"], col["hill_alt"], fields)
     for x, depth, r in theme.trees:
         if c.visible(x, r):
             y = float(ridge_at(theme.hills, np.array([x]))[0]) + depth
@@ -202,10 +212,10 @@ def _paint_hills(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
 def _paint_ground(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
     col = theme.colors
     ridge = ridge_at(theme.ground, c.x)
-    below = c.y[:, None] - ridge[None, :]
-    mask = below > 0
-    grass = (np.sin(c.x[None, :] * 90 + 3 * np.sin(c.y[:, None] * 14)) > 0.2).astype(np.float32)
-    c.rgb[:] = _mix(col["ground"], col["ground_alt"], grass)
+    top = c.first_row_below(ridge)
+    mask = c.mask_from(top, c.y[top:, None] - ridge[None, :] > 0)
+    grass = np.sin(c.x[None, :] * 90 + 3 * np.sin(c.y[top:, None] * 14)) > 0.2
+    c.rgb[top:] = _mix(col["ground"], col["ground_alt"], grass.astype(np.float32))
     for x, depth, color in theme.flowers:
         if c.visible(x, 0.01):
             y = float(ridge_at(theme.ground, np.array([x]))[0]) + depth
