@@ -176,6 +176,9 @@ async def test_a_create_without_limits_is_one_statement_that_writes_what_the_tra
             if creds is free:
                 assert await asyncio.wait_for(waiting, 5)  # the statement notified the worker
         assert len(writes) == 2  # both tried the statement; the limited one wrote nothing
+        again = NewTask(limited.account_id, "kling-v1", {}, Decimal(1))
+        await pg_store.create_task(again)
+        assert len(writes) == 2  # the account counts its tasks: remembered, no second try
         fast, fast_events = await _rows(pg_store, made[free.account_id].task_id)
         slow, slow_events = await _rows(pg_store, made[limited.account_id].task_id)
         varying = ("task_id", "account_id", "created_at", "updated_at", "run_after")

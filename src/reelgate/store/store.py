@@ -96,6 +96,8 @@ class Store(Outbox):
         self._credentials: TtlCache[str, tuple[int, str | None]] = TtlCache(monotonic)
         # account -> (its rate_limit column,); None in it: the server default
         self._rate_limits: TtlCache[int, tuple[int | None]] = TtlCache(monotonic)
+        # accounts whose creates count their tasks (a limit or a quota): no one-statement create
+        self._counts_tasks: TtlCache[int, bool] = TtlCache(monotonic)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -266,7 +268,8 @@ class Store(Outbox):
         if (
             writer is not None
             and single_event(record)
-            and await self._create_unlimited(writer, record, row, default_concurrency)
+            and self._counts_tasks.get(new.account_id) is None
+            and await self._create_in_one_statement(writer, record, row, default_concurrency)
         ):
             return record
         async with self._writer() as conn:
@@ -307,16 +310,20 @@ class Store(Outbox):
             await self._wakeup.notify_in(conn)
             return record
 
-    async def _create_unlimited(
+    async def _create_in_one_statement(
         self, writer: StatementWriter, record: TaskRecord, row: dict[str, Any], default: int
     ) -> bool:
         """PostgreSQL: ``record`` created in one statement (:data:`_CREATE_UNLIMITED`: one
         round trip instead of six), when its account has no limit to count its tasks against.
-        False when that statement wrote nothing (the account has a limit or does not exist, or
+        False when that statement wrote nothing (the account has a limit, remembered for a few
+        seconds so its next creates go straight to the transaction, or it does not exist; or
         its external id or the task id is taken): the transaction path then decides."""
         values = {**row, **_event_values(record), "default_concurrency": default}
         try:
-            return (await writer.write(_CREATE_UNLIMITED, values)).first() is not None
+            if (await writer.write(_CREATE_UNLIMITED, values)).first() is not None:
+                return True
+            self._counts_tasks.put(record.account_id, True)
+            return False
         except IntegrityError:
             return False
         except DBAPIError as exc:
@@ -790,7 +797,7 @@ def _task_row(record: TaskRecord, base_url: str | None) -> dict[str, Any]:
     }
 
 
-def _create_unlimited() -> Select[Any]:
+def _one_statement_create() -> Select[Any]:
     """PostgreSQL: a create as one statement, atomic in autocommit. It inserts the task (the
     columns of :func:`_task_row`), its ``submitted`` event (:func:`event_row`) and notifies
     the workers, only when the account exists and has no concurrency limit (its own, else the
@@ -816,7 +823,7 @@ def _create_unlimited() -> Select[Any]:
         .returning(tasks.c.task_id)
         .cte("new_task")
     )
-    event_columns = [column for column in task_events.c if column.key not in ("id", "last_error")]
+    event_columns = [c for c in task_events.c if c.key not in ("id", "last_error")]  # defaults
     new_event = (
         insert(task_events)
         .from_select(
@@ -842,7 +849,7 @@ def _event_values(record: TaskRecord) -> dict[str, Any]:
     return {f"event_{key}": value for key, value in event_row(record).items() if key != "task_id"}
 
 
-_CREATE_UNLIMITED = prepared(_create_unlimited())
+_CREATE_UNLIMITED = prepared(_one_statement_create())
 
 
 def _page(account_id: int, page: int, page_size: int) -> dict[str, int]:
