@@ -69,9 +69,9 @@ class Scene:
         # A copy: the base sample may be a view of the texture, and we draw on the frame.
         frame = np.array(self._samplers[0].sample(pose), dtype="<u4", order="C", copy=True)
         for sampler in self._samplers[1:]:
-            first, band = sampler.sample_opaque_band(pose)
+            first, band, opaque = sampler.sample_opaque_band(pose)
             rows = frame[first : first + band.shape[0]]
-            np.copyto(rows, band, where=band >= OPAQUE)
+            np.copyto(rows, band, where=opaque)
         draw_balloons(frame, self.theme, pose, t, self.unit)
         # little-endian uint32 r | g << 8 | b << 16 | a << 24 is the byte order R, G, B, A
         rgba = frame.view(np.uint8).reshape(self.plan.height, self.plan.width, 4)
