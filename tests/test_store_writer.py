@@ -143,3 +143,25 @@ async def test_a_statement_error_rolls_back_its_own_write_and_the_next_ones_comm
     with sqlite3.connect(path) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM accounts")}
     assert names == {"one-first", "one", "two-first", "two"}
+
+
+async def test_a_write_waits_for_another_process_holding_the_write_lock(
+    sqlite_store: Store,
+) -> None:
+    creds = await sqlite_store.create_account("a")
+    await sqlite_store.create_task(_task(creds.account_id))  # the writer's connection is open
+    other = sqlite3.connect(str(sqlite_store.engine.url.database), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # as another process writing would
+        waiting = asyncio.ensure_future(sqlite_store.create_task(_task(creds.account_id, "x")))
+        done, _ = await asyncio.wait([waiting], timeout=0.3)
+        assert not done  # it waits for the lock (in a thread: the loop goes on)
+        assert await sqlite_store.get_task(creds.account_id, "x") is None
+        other.execute("COMMIT")
+        created = await asyncio.wait_for(waiting, 10)
+    finally:
+        other.close()
+    assert created.task_id in _committed_task_ids(sqlite_store)
+    # and once the lock is free again, writes go on as before
+    later = await sqlite_store.create_task(_task(creds.account_id))
+    assert later.task_id in _committed_task_ids(sqlite_store)
