@@ -512,8 +512,12 @@ class _AsyncpgPool:
             try:
                 raw = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                    self.release(waiter.result())  # handed over as it was cancelled
+                if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
+                    handed = waiter.result()
+                    if handed is not None:
+                        self.release(handed)
+                    else:
+                        self._hand_over(None)
                 raise
             if raw is not None:
                 return raw
