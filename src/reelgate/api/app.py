@@ -20,10 +20,11 @@ from reelgate.store import Store
 
 from .docs_ui import docs_router
 from .emulator import emulator_for
+from .hot import HotRoutes
 from .metrics import MetricsMiddleware, metrics_router
 from .middleware import RequestIdMiddleware, install_error_handlers
 from .proxy import ForwardedHeadersMiddleware, TrustedProxies
-from .routes import files_router, health_router, router
+from .routes import PREFIXES, files_router, health_router, router
 from .sandbox_routes import sandbox_router
 from .service import Services
 from .studio import studio_router
@@ -87,12 +88,13 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
-    app.add_middleware(MetricsMiddleware)  # innermost: it reads the route the router matched
+    app.add_middleware(HotRoutes)  # innermost: the three busiest operations
+    app.add_middleware(MetricsMiddleware)  # it reads the route the router matched
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ForwardedHeadersMiddleware, trusted=TrustedProxies(settings.forwarded_allow))
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(router, prefix="/kling", include_in_schema=False)
+    for prefix in PREFIXES:  # the official paths, then the gateway form (contract §1)
+        app.include_router(router, prefix=prefix, include_in_schema=not prefix)
     app.include_router(files_router)
     app.include_router(upstream_router, include_in_schema=False)
     app.include_router(health_router)

@@ -57,9 +57,10 @@ def _dumps(value: Any) -> bytes:
 
 
 Data = WireModel | bytes  # bytes: the JSON of a wire model, rendered before (wire_json)
+Answer = Data | Sequence[Data] | Mapping[str, Any]  # what a success envelope carries
 
 
-def ok(data: Data | Sequence[Data] | Mapping[str, Any], request_id: str) -> JSONResponse:
+def ok(data: Answer, request_id: str) -> JSONResponse:
     """The success envelope, serialised once; wire models by the rule of their ``wire()``."""
     if isinstance(data, Mapping):
         body = _dumps(data)
