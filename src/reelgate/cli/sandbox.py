@@ -113,7 +113,7 @@ async def _run(settings: Settings, creds: dict[str, str], json_out: bool) -> Non
 
     from reelgate.store.sandbox import SandboxControl
 
-    from .runtime import build_app
+    from .runtime import build_app, freeze_startup_heap
 
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -125,6 +125,7 @@ async def _run(settings: Settings, creds: dict[str, str], json_out: bool) -> Non
         await SandboxControl(store.engine, store.clock).ensure_account(
             "sandbox", creds["access_key"], creds["secret_key"], creds["api_key"]
         )
+        freeze_startup_heap()
         config = uvicorn.Config(app, log_level="warning", proxy_headers=False, lifespan="on")
         announce = partial(_announce, settings, creds, json_out)
         await _announcing_server(config, announce).serve(sockets=[sock])

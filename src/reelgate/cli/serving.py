@@ -161,9 +161,10 @@ def _api_process(settings: Settings, sock: socket.socket) -> None:
 async def _serve(settings: Settings, sock: socket.socket) -> None:
     import uvicorn
 
-    from .runtime import build_app
+    from .runtime import build_app, freeze_startup_heap
 
     async with AsyncExitStack() as stack:
         app, _ = await build_app(settings, stack, bootstrap=False)
+        freeze_startup_heap()
         config = uvicorn.Config(app, **uvicorn_options(settings))
         await uvicorn.Server(config).serve(sockets=[sock])
