@@ -56,6 +56,17 @@ def _committed_task_ids(store: Store) -> set[str]:
         return {row[0] for row in conn.execute("SELECT task_id FROM tasks")}
 
 
+def _take_write_lock(store: Store, timeout_s: float) -> None:
+    """Take and give back the file's write lock from another connection, as another process
+    writing would (in a thread: the store's own loop goes on meanwhile)."""
+    other = sqlite3.connect(str(store.engine.url.database), timeout=timeout_s)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
 async def test_concurrent_creates_share_commits_and_are_durable_when_answered(
     sqlite_store: Store, commits: list[int]
 ) -> None:
@@ -165,3 +176,39 @@ async def test_a_write_waits_for_another_process_holding_the_write_lock(
     # and once the lock is free again, writes go on as before
     later = await sqlite_store.create_task(_task(creds.account_id))
     assert later.task_id in _committed_task_ids(sqlite_store)
+
+
+async def test_the_file_is_free_for_other_processes_once_writes_stop(sqlite_store: Store) -> None:
+    """Once no writer waits, no transaction is left open, even when waiting writers were
+    cancelled, so another process gets the file's write lock."""
+    acct = await sqlite_store.create_account("a")
+    for wave in range(3):
+        writes = [
+            asyncio.ensure_future(sqlite_store.create_task(_task(acct.account_id)))
+            for _ in range(30)
+        ]
+        for _ in range(wave * 3):  # let some commits start, then cancel writers still waiting
+            await asyncio.sleep(0)
+        for write in writes[10::3]:
+            write.cancel()
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        done = [r for r in results if not isinstance(r, BaseException)]
+        assert {t.task_id for t in done} <= _committed_task_ids(sqlite_store)
+        # a transaction left open with no flush to end it would hold the lock for good
+        await asyncio.to_thread(_take_write_lock, sqlite_store, 10)
+    later = await sqlite_store.create_task(_task(acct.account_id))
+    assert later.task_id in _committed_task_ids(sqlite_store)
+
+
+async def test_a_refused_write_leaves_the_file_free_for_other_processes(
+    sqlite_store: Store,
+) -> None:
+    """A write that raises (a taken external id) is rolled back, and its transaction ended:
+    left open, it held the file's write lock until the next write, and a `reelgate worker`
+    on the same file waited for it."""
+    acct = await sqlite_store.create_account("a")
+    await sqlite_store.create_task(_task(acct.account_id, external="taken"))
+    with pytest.raises(InvalidParameterError):
+        await sqlite_store.create_task(_task(acct.account_id, external="taken"))
+    # "database is locked" after 10 s if the refused write's transaction were still open
+    await asyncio.to_thread(_take_write_lock, sqlite_store, 10)

@@ -638,6 +638,7 @@ class _SqliteWriter:
                 yield _OnLoop(conn, self._compiled)
             except BaseException:
                 self._end_savepoint("ROLLBACK TO writer", "RELEASE writer")
+                self._queue_flush()  # others' writes may wait in it; it holds the file's lock
                 raise
             self._end_savepoint("RELEASE writer")
             self._queue_flush()
