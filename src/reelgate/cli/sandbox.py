@@ -114,10 +114,9 @@ async def _run(settings: Settings, creds: dict[str, str], json_out: bool) -> Non
     from reelgate.store.sandbox import SandboxControl
 
     from .runtime import build_app, freeze_startup_heap
+    from .serving import bound_socket
 
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
+    sock = bound_socket(settings.host, settings.port)
     port = sock.getsockname()[1]
     settings = settings.replace(port=port)
     async with AsyncExitStack() as stack:
