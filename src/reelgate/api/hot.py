@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 from annotated_types import Ge, Le
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor
 from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,13 +46,16 @@ class HotRoutes:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # (path regex, the route, its operation or None), in the order FastAPI tries them
-        self._routes: list[tuple[re.Pattern[str], APIRoute, Operation | None]] = []
+        # (path regex, its converters, the route, its operation or None), in FastAPI's order
+        self._routes: list[
+            tuple[re.Pattern[str], dict[str, Convertor[Any]], APIRoute, Operation | None]
+        ] = []
         for prefix in PREFIXES:
             for route in router.routes:
                 assert isinstance(route, APIRoute)
-                regex = compile_path(prefix + route.path)[0]
-                self._routes.append((regex, route, HOT_OPERATIONS.get(route.endpoint)))
+                regex, _, convertors = compile_path(prefix + route.path)
+                operation = HOT_OPERATIONS.get(route.endpoint)
+                self._routes.append((regex, convertors, route, operation))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # a root path (uvicorn --root-path) is left to Starlette, which strips it from paths
@@ -68,20 +72,22 @@ class HotRoutes:
     def _match(self, scope: Scope) -> tuple[APIRoute, Operation, dict[str, Any]] | None:
         """The hot route FastAPI would serve, with its parameters; None for anything else."""
         method, path = scope["method"], scope["path"]
-        for regex, route, operation in self._routes:
+        for regex, convertors, route, operation in self._routes:
             match = regex.match(path)
             if match is None or method not in (route.methods or ()):
                 continue  # the path of another method's route: FastAPI looks on, as here
             if operation is None:
                 return None
-            params: dict[str, Any] | None = match.groupdict()
-            assert params is not None
-            if not all(params.values()):  # an empty path parameter: FastAPI's to judge
+            found = match.groupdict()
+            if not all(found.values()):  # an empty path parameter: FastAPI's to judge
                 return None
+            params = {name: convertors[name].convert(text) for name, text in found.items()}
             if route.dependant.query_params:
                 query = _plain_query(scope["query_string"], route)
-                params = None if query is None else {**params, **query}
-            return (route, operation, params) if params is not None else None
+                if query is None:
+                    return None
+                params.update(query)
+            return route, operation, params
         return None
 
     async def _answer(
