@@ -2,7 +2,7 @@
 
 A GET of one task, a GET of a page and a create are almost all of what a Kling client sends.
 FastAPI serves each through its included-router matching, an exit stack, a ``Request`` per
-layer and its dependency resolution: about a third of a GET's CPU (bench/api.py, 2026-12-07).
+layer and its dependency resolution: a fifth of a GET's CPU (bench/api.py, 2026-12-07).
 :class:`HotRoutes`, the innermost of the app's middlewares, answers these three itself, on the
 happy path's shape only, by calling what their FastAPI routes call (the account dependency,
 the route's operation in ``routes.HOT_OPERATIONS``, the envelope). Anything else goes on to
@@ -64,7 +64,7 @@ class HotRoutes:
             if found is not None:
                 route, operation, params = found
                 scope["route"], scope["endpoint"] = route, route.endpoint
-                scope["path_params"] = params
+                scope["path_params"] = {name: params[name] for name in route.param_convertors}
                 await self._answer(operation, params, scope, receive, send)
                 return
         await self.app(scope, receive, send)
