@@ -19,6 +19,7 @@ from reelgate.media import (
     probe,
     read_frames,
 )
+from reelgate.media.color import Converter, to_yuv444, yuv420_planes, yuv420_to_rgb
 
 W, H, FPS = 320, 180, 24
 
@@ -135,6 +136,56 @@ def test_colours_survive_the_round_trip(tmp_path: Path) -> None:
     assert np.abs(decoded[H // 2, W // 2].astype(int) - (200, 100, 40)).max() <= 4
 
 
+def test_yuv420p_frames_are_encoded_as_they_are(tmp_path: Path) -> None:
+    rgb = np.zeros((H, W, 3), dtype=np.uint8)
+    rgb[:] = (200, 100, 40)
+    rgb[:, W // 2 :] = (30, 60, 220)
+    yuv = yuv420_array(rgb)
+    thumb = tmp_path / "t.jpg"
+    info = encode_clip(
+        [yuv] * 3,
+        fps=FPS,
+        width=W,
+        height=H,
+        out_path=tmp_path / "c.mp4",
+        watermarked_path=tmp_path / "w.mp4",
+        thumbnail_path=thumb,
+    )
+    assert info.frame_count == 3 and probe(tmp_path / "w.mp4").frame_count == 3
+    [decoded] = read_frames(tmp_path / "c.mp4", [1])
+    assert np.abs(decoded[H // 2, W // 4].astype(int) - (200, 100, 40)).max() <= 4
+    assert np.abs(decoded[H // 2, 3 * W // 4].astype(int) - (30, 60, 220)).max() <= 4
+    with Image.open(thumb) as image:  # made from the frame converted back to RGB
+        pixel = np.asarray(image.convert("RGB"))[H // 2, W // 4].astype(int)
+    assert np.abs(pixel - (200, 100, 40)).max() <= 6
+
+
+def yuv420_array(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``rgb`` as a ``yuv420p`` array, converted as encode_clip converts RGB frames."""
+    return np.asarray(Converter()(rgb).to_ndarray(), dtype=np.uint8)
+
+
+def test_colour_helpers_agree_with_the_conversion_of_rgb_frames() -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (H // 20, W // 20, 3), dtype=np.uint8)
+    rgb = np.repeat(np.repeat(rgb, 20, axis=0), 20, axis=1)  # flat 20x20 blocks of colour
+    yuv = yuv420_array(rgb)
+    y, u, v = yuv420_planes(yuv)
+    full = to_yuv444(rgb)
+    # the same coefficients: alike inside each block (swscale's 4:2:0 filter blurs the edges)
+    rows, cols = np.arange(H // 2) % 10, np.arange(W // 2) % 10  # chroma samples in a block
+    inner = np.ix_((rows >= 2) & (rows < 8), (cols >= 2) & (cols < 8))
+    assert np.abs(full[0].astype(int) - y).max() <= 1
+    assert np.abs(full[1, ::2, ::2][inner].astype(int) - u[inner]).max() <= 1
+    assert np.abs(full[2, ::2, ::2][inner].astype(int) - v[inner]).max() <= 1
+    back = yuv420_to_rgb(yuv)[::2, ::2][inner].astype(int)
+    assert np.abs(back - rgb[::2, ::2][inner]).max() <= 3
+    assert np.shares_memory(y, yuv) and np.shares_memory(v, yuv)  # views, not copies
+    for shape in ((H + 1, W), (H * 3 // 2, W + 1), (H, W, 3)):
+        with pytest.raises(ValueError, match="not a yuv420p frame"):
+            yuv420_planes(np.zeros(shape, np.uint8))
+
+
 def test_same_input_gives_the_same_bytes(tmp_path: Path) -> None:
     for name in ("a.mp4", "b.mp4"):
         encode_clip(
@@ -215,7 +266,8 @@ def test_an_error_in_the_frame_source_leaves_no_files(tmp_path: Path) -> None:
     ("frames", "width", "height", "message"),
     [
         (moving_bars(2, width=100), W, H, "frame 0: expected 320x180, got 100x180"),
-        ([np.zeros((H, W), np.uint8)], W, H, "HxWx3 or HxWx4 uint8"),
+        ([np.zeros((H, W), np.uint8)], W, H, r"yuv420p array of 320x180, shaped \(270, 320\)"),
+        ([np.zeros((H, W, 2), np.uint8)], W, H, "HxWx3 or HxWx4 uint8"),
         ([np.zeros((H, W, 3), np.float32)], W, H, "HxWx3 or HxWx4 uint8"),
         ([], W, H, "frames is empty"),
         (moving_bars(1, width=321), 321, H, "positive and even"),

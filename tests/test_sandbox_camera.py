@@ -21,6 +21,7 @@ from reelgate.engines.sandbox import SandboxEngine
 from reelgate.engines.sandbox.plan import ClipPlan
 from reelgate.engines.sandbox.render import Scene
 from reelgate.media import probe, read_frames
+from reelgate.media.color import yuv420_to_rgb
 
 Gray = NDArray[np.float64]
 W, H = 480, 270
@@ -36,7 +37,7 @@ def first_and_last(camera: dict[str, Any] | None, seed: int = 7) -> tuple[Gray, 
     control = CameraControl.model_validate(camera) if camera else None
     plan = ClipPlan(W, H, fps=24, frame_count=2, seed=seed, caption="camera test", camera=control)
     scene = Scene(plan)
-    return gray(scene.frame(0)), gray(scene.frame(1))
+    return gray(yuv420_to_rgb(scene.frame(0))), gray(yuv420_to_rgb(scene.frame(1)))
 
 
 def phase_shift(a: Gray, b: Gray) -> tuple[int, int, float]:
@@ -90,7 +91,8 @@ def simple(axis: str, value: float) -> dict[str, Any]:
 @pytest.mark.parametrize("value", [-10, -5, 5, 10])
 def test_horizontal_moves_near_things_more_than_far_ones(value: int) -> None:
     a, b = first_and_last(simple("horizontal", value))
-    near_dx, near_dy, _ = phase_shift(a[200:], b[200:])  # the near ground
+    # the near ground: from row 215 (the hills, which move half as far, reach row 205)
+    near_dx, near_dy, _ = phase_shift(a[215:], b[215:])
     sky_dx, _, _ = phase_shift(a[40:100], b[40:100])  # sky, far away
     # Moving left (negative) slides the picture right; the ground moves 0.5 * 270 / 1.2 px at 10.
     assert np.sign(near_dx) == -np.sign(value) and near_dy == 0

@@ -13,6 +13,7 @@ from reelgate.engines.sandbox.plan import ClipPlan, plan_clip, request_seed
 from reelgate.engines.sandbox.render import Scene
 from reelgate.engines.sandbox.scenario import parse_scenario
 from reelgate.engines.sandbox.synth import synth_soundtrack
+from reelgate.media.color import yuv420_to_rgb
 
 W, H = 480, 270
 
@@ -22,7 +23,7 @@ def first_frame(prompt: str, model: str = "kling-v2-6") -> NDArray[np.uint8]:
     request = Text2VideoRequest.model_validate({"prompt": prompt})
     plan = plan_clip(spec, request, parse_scenario(prompt).prompt)
     small = ClipPlan(W, H, plan.fps, 2, plan.seed, plan.caption)
-    return Scene(small).frame(0)[..., :3].copy()
+    return yuv420_to_rgb(Scene(small).frame(0))
 
 
 def test_seed_is_stable_across_processes_and_versions() -> None:
@@ -101,5 +102,5 @@ def test_frames_come_one_by_one_in_order() -> None:
     frames = Scene(plan).frames()
     first = next(frames).copy()
     rest = [f.copy() for f in frames]
-    assert len(rest) == 4 and all(f.shape == (H, W, 4) for f in rest)
+    assert len(rest) == 4 and all(f.shape == (H * 3 // 2, W) for f in rest)  # yuv420p
     assert not np.array_equal(first, rest[-1])  # the default drift moves the camera

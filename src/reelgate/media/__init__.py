@@ -6,6 +6,8 @@ state. This package imports nothing of reelgate, so any engine or tool can use i
 
 - :func:`encode_clip` writes the clean MP4, an optional watermarked copy and an optional
   thumbnail in one pass over the frames, so ``frames`` may be a generator and memory stays flat.
+  Frames are RGB(A), converted to BT.709 YUV, or ``yuv420p`` arrays a producer made itself
+  (:mod:`.color` holds the conversions and the layout).
 - :func:`probe` reports size, frame rate, frame count, duration, codecs and audio presence.
 - :func:`read_frames` decodes chosen frames back to RGB arrays.
 """

@@ -1,8 +1,9 @@
 """Frames (and optionally audio) to an H.264 MP4, a watermarked copy and a thumbnail, in one pass.
 
 One pass matters: ``frames`` may be a generator that renders 1080p frames on demand, and only a
-few frames are held at a time, so memory stays flat whatever the clip's length. Each frame is
-converted to YUV once; the watermarked copy is that YUV frame with the mark blended into its
+few frames are held at a time, so memory stays flat whatever the clip's length. Each RGB frame
+is converted to YUV once (a producer that makes ``yuv420p`` frames itself skips that, see
+:mod:`.color`); the watermarked copy is that YUV frame with the mark blended into its
 corner. Each MP4 is encoded in its own thread (x264 and swscale release the GIL), fed through a
 short queue, so the encoders run beside the caller producing the next frame. A frame is
 converted by the caller while the clean encoder is busy, and by that encoder when it would
@@ -26,11 +27,12 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+from av.video.reformatter import ColorPrimaries, ColorTrc
 from numpy.typing import NDArray
 from PIL import Image
 
 from .audio import AudioFeed, as_planar, layout_for
+from .color import COLOR_RANGE, COLORSPACE, Converter, yuv420_frame, yuv420_to_rgb
 from .errors import MediaError
 from .thumbnail import make_thumbnail, save_jpeg
 from .watermark import Watermark
@@ -77,7 +79,9 @@ def encode_clip(
     watermark_text: str = "reelgate",
     settings: EncodeSettings | None = None,
 ) -> ClipInfo:
-    """Encode ``frames`` (HxWx3 RGB or HxWx4 RGBA/RGBX uint8; alpha is ignored) to ``out_path``.
+    """Encode ``frames`` to ``out_path``: HxWx3 RGB or HxWx4 RGBA/RGBX uint8 (alpha is
+    ignored), converted to BT.709 YUV here, or ``yuv420p`` arrays in BT.709 limited range
+    (``(3 * height // 2, width)`` uint8, see :mod:`.color`), encoded as they are.
 
     A frame may be read after the next one is asked for: the producer must not change an
     array it has yielded (a generator that reuses one buffer must yield copies).
@@ -107,12 +111,17 @@ def encode_clip(
             feeds.append(marking)
         thumbnail: Image.Image | None = None
         count = 0
+        convert = Converter()
+        thumb_side = settings.thumbnail_max_side
         for array in frames:
             frame = _checked(array, width, height, count)
-            if thumbnail_path is not None and thumbnail is None:
-                thumbnail = make_thumbnail(frame, settings.thumbnail_max_side)
-            # Converted here while the encoder is busy; else by the encoder, which would wait.
-            feeds[0].put(frame if feeds[0].waiting() else _to_yuv420(frame), count)
+            yuv = frame.ndim == 2
+            if yuv:
+                feeds[0].put(yuv420_frame(frame), count)
+            else:  # converted here while the encoder is busy; else by the encoder (it would wait)
+                feeds[0].put(frame if feeds[0].waiting() else convert(frame), count)
+            if thumbnail_path is not None and thumbnail is None:  # while the encoder starts
+                thumbnail = make_thumbnail(yuv420_to_rgb(frame) if yuv else frame, thumb_side)
             count += 1
         if count == 0:
             raise ValueError("frames is empty: a clip needs at least one frame")
@@ -142,34 +151,28 @@ def encode_clip(
 
 
 def _checked(array: NDArray[np.uint8], width: int, height: int, index: int) -> NDArray[np.uint8]:
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
+    if array.dtype != np.uint8 or array.shape[2:] not in ((), (3,), (4,)) or array.ndim < 2:
         raise ValueError(
-            f"frame {index}: expected an HxWx3 or HxWx4 uint8 array,"
+            f"frame {index}: expected an HxWx3 or HxWx4 uint8 array or a yuv420p one,"
             f" got {array.dtype} {array.shape}"
         )
-    if array.shape[:2] != (height, width):
+    if array.ndim == 2 and array.shape != (height * 3 // 2, width):
+        raise ValueError(
+            f"frame {index}: expected a yuv420p array of {width}x{height}, shaped"
+            f" {(height * 3 // 2, width)}, got {array.shape}"
+        )
+    if array.ndim == 3 and array.shape[:2] != (height, width):
         raise ValueError(
             f"frame {index}: expected {width}x{height}, got {array.shape[1]}x{array.shape[0]}"
         )
     return np.ascontiguousarray(array)
 
 
-def _to_yuv420(array: NDArray[np.uint8]) -> av.VideoFrame:
-    source = av.VideoFrame.from_numpy_buffer(
-        array, format="rgb24" if array.shape[2] == 3 else "rgba"
-    )
-    return source.reformat(
-        format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
-    )
-
-
 def _watermarked(frame: av.VideoFrame, watermark: Watermark) -> av.VideoFrame:
     # a copy: the clean frame goes to its own encoder unchanged
     planes = np.asarray(frame.to_ndarray(), dtype=np.uint8)
     watermark.apply_yuv420(planes)
-    marked = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    marked.colorspace, marked.color_range = frame.colorspace, frame.color_range
-    return marked
+    return yuv420_frame(planes)  # the copy's memory, in BT.709 limited range as every frame
 
 
 def _abort(feeds: list[_EncoderThread], writers: list[_Mp4Writer]) -> None:
@@ -201,6 +204,7 @@ class _EncoderThread:
             queue.Queue(self._DEPTH)
         )
         self._error: BaseException | None = None
+        self._convert = Converter()
         self._stopped = False
         self._thread = threading.Thread(
             target=self._run, name=f"encode {writer.path.name}", daemon=True
@@ -214,7 +218,7 @@ class _EncoderThread:
                 try:
                     frame, index = item
                     if isinstance(frame, np.ndarray):
-                        frame = _to_yuv420(frame)
+                        frame = self._convert(frame)
                     if self._then is not None:
                         self._then.put(frame, index)
                     if self._watermark is not None:
@@ -291,10 +295,10 @@ class _Mp4Writer:
         video.thread_count = settings.threads
         # Tag the colours we convert to (BT.709, limited range) so players do not guess BT.601.
         context = video.codec_context
-        context.colorspace = Colorspace.ITU709
+        context.colorspace = COLORSPACE
         context.color_primaries = ColorPrimaries.BT709
         context.color_trc = ColorTrc.BT709
-        context.color_range = ColorRange.MPEG
+        context.color_range = COLOR_RANGE
         self._video = video
         self._audio: av.AudioStream | None = None
         self._feed: AudioFeed | None = None

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
-from reelgate.media import Overlay
+from reelgate.media.watermark import Yuv420Overlay
 
 _MAX_LINES = 2
 _BAND = (0, 0, 0, 110)  # a translucent dark band keeps white text legible on any sky
 _TEXT = (255, 255, 255, 235)
 
 
-def caption_overlay(text: str, width: int, height: int) -> Overlay:
+def caption_overlay(text: str, width: int, height: int) -> Yuv420Overlay:
     size = max(10, round(min(width, height) * 0.032))
     font = ImageFont.load_default(size=size)
     pad = size // 2
     lines = wrap(text, font, width - 2 * pad)
     line_height = round(size * 1.3)
-    image = Image.new("RGBA", (width, len(lines) * line_height + 2 * pad), _BAND)
+    band = len(lines) * line_height + 2 * pad
+    # an even height: a yuv420p frame blends the band by whole chroma samples (2x2 pixels)
+    image = Image.new("RGBA", (width, band + band % 2), _BAND)
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
         draw.text((width / 2, pad + i * line_height), line, font=font, fill=_TEXT, anchor="ma")
-    return Overlay(image, 0, 0, width, height)
+    return Yuv420Overlay(image, 0, 0, width, height)
 
 
 def wrap(

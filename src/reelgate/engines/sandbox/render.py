@@ -1,9 +1,10 @@
 """Frames of a planned clip, and the clip itself written with :func:`reelgate.media.encode_clip`.
 
-The world is painted once (:mod:`.world`); each frame then samples it through the camera pose
-(:mod:`.sampler`), draws the balloons and blends the caption. When the camera only turns or
-zooms, every layer moves alike and the layers are flattened into one texture up front, so a
-frame is a single gather.
+The world is painted once (:mod:`.world`) and converted to the encoder's YUV; each frame then
+samples it through the camera pose straight into the planes of a ``yuv420p`` frame
+(:mod:`.sampler`), draws the balloons and blends the caption, so the encoder converts nothing.
+When the camera only turns or zooms, every layer moves alike and the layers are flattened into
+one texture up front, so a frame is a single gather.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reelgate.media import ClipInfo, EncodeSettings, encode_clip
+from reelgate.media.color import yuv420_planes
 
 from .camera import CameraPath, camera_path
 from .caption import caption_overlay
@@ -24,7 +26,7 @@ from .sampler import LayerSampler, visible_box
 from .sprites import draw_balloons
 from .synth import synth_soundtrack
 from .theme import make_theme
-from .world import GROUND, HILLS, MOUNTAINS, OPAQUE, SKY, Layer, paint_layer
+from .world import GROUND, HILLS, MOUNTAINS, OPAQUE, SKY, Box, Layer, paint_layer
 
 VIDEO_NAME = "video.mp4"
 WATERMARKED_NAME = "video_watermarked.mp4"
@@ -50,33 +52,35 @@ class Scene:
             boxes = [visible_box(poses, d, width, height) for d in depths]
         else:
             boxes = [visible_box(poses, SKY, width, height)] * len(depths)
-        # The layers are painted side by side: numpy releases the GIL for most of the work,
-        # and the encoders have no frame to work on yet.
+
+        def paint(depth: float, box: Box) -> Layer:
+            return paint_layer(depth, self.theme, self.unit, box)
+
+        def sample(layer: Layer) -> LayerSampler:
+            return LayerSampler(layer, width, height)
+
+        # The layers are painted and converted side by side: numpy and swscale release the
+        # GIL for most of the work, and the encoders have no frame to work on yet.
         with ThreadPoolExecutor(PAINTERS, thread_name_prefix="paint") as painters:
-            layers = list(
-                painters.map(lambda d, b: paint_layer(d, self.theme, self.unit, b), depths, boxes)
-            )
-        if not self.path.parallax:
-            layers = [_flatten(layers)]
-        self._samplers = [LayerSampler(layer, width, height) for layer in layers]
+            if self.path.parallax:  # each layer painted and converted in one go
+                self._samplers = list(painters.map(lambda d, b: sample(paint(d, b)), depths, boxes))
+            else:  # flattened into one first
+                self._samplers = [sample(_flatten(list(painters.map(paint, depths, boxes))))]
         self._caption = caption_overlay(plan.caption, width, height)
 
     def frame(self, index: int) -> NDArray[np.uint8]:
-        """Frame ``index`` as ``height x width x 4`` RGBX bytes."""
+        """Frame ``index`` as a ``yuv420p`` array (see :mod:`reelgate.media.color`)."""
         n = self.plan.frame_count
         t = index / (n - 1) if n > 1 else 0.0
         pose = self.path.at(t)
-        # A copy: the base sample may be a view of the texture, and we draw on the frame.
-        frame = np.array(self._samplers[0].sample(pose), dtype="<u4", order="C", copy=True)
+        frame = np.empty((self.plan.height * 3 // 2, self.plan.width), dtype=np.uint8)
+        planes = yuv420_planes(frame)
+        self._samplers[0].copy_into(pose, planes)
         for sampler in self._samplers[1:]:
-            first, band, opaque = sampler.sample_opaque_band(pose)
-            rows = frame[first : first + band.shape[0]]
-            np.copyto(rows, band, where=opaque)
-        draw_balloons(frame, self.theme, pose, t, self.unit)
-        # little-endian uint32 r | g << 8 | b << 16 | a << 24 is the byte order R, G, B, A
-        rgba = frame.view(np.uint8).reshape(self.plan.height, self.plan.width, 4)
-        self._caption.blend_into(rgba)
-        return rgba
+            sampler.draw_over(pose, planes)
+        draw_balloons(planes, self.theme, pose, t, self.unit)
+        self._caption.blend_into(frame)
+        return frame
 
     def frames(
         self, before_frame: Callable[[int], None] | None = None

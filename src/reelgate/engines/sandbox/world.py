@@ -128,14 +128,12 @@ class _Canvas:
         return bool(self.x[0] - margin <= x <= self.x[-1] + margin)
 
     def pack(self, mask: NDArray[np.bool_] | None) -> NDArray[np.uint32]:
-        rgb = np.clip(self.rgb, 0, 255).astype(np.uint32)
-        packed: NDArray[np.uint32] = (
-            rgb[..., 0] | (rgb[..., 1] << np.uint32(8)) | (rgb[..., 2] << np.uint32(16))
-        )
-        if mask is None:
-            packed |= OPAQUE
-        else:
-            packed[mask] |= OPAQUE
+        """The canvas as packed RGBA texels (the bytes R, G, B, A), opaque where ``mask`` is."""
+        height, width = self.rgb.shape[:2]
+        rgba = np.empty((height, width, 4), dtype=np.uint8)
+        np.copyto(rgba[..., :3], np.clip(self.rgb, 0, 255, out=self.rgb), casting="unsafe")
+        rgba[..., 3] = 255 if mask is None else mask.view(np.uint8) * np.uint8(255)
+        packed: NDArray[np.uint32] = rgba.view("<u4")[..., 0]
         return packed
 
 
@@ -153,11 +151,15 @@ def _rgb(values: NDArray[np.float32]) -> Color:
 def _paint_sky(c: _Canvas, theme: Theme) -> None:
     col = theme.colors
     t = np.clip((c.y - -0.7) / 0.85, 0, 1).astype(np.float32)
-    c.rgb[:] = _mix(col["sky_top"], col["sky_horizon"], t)[:, None, :]
+    gradient = _mix(col["sky_top"], col["sky_horizon"], t)  # a colour per row
+    # The sun's glow, 0.55 * exp(-d^2 / 0.09), is a row factor times a column factor: each
+    # texel is its row's colour moved toward the sun's by that much, in one pass.
     sx, sy, sr = theme.sun
-    d2 = (c.x[None, :] - sx) ** 2 + (c.y[:, None] - sy) ** 2
-    glow = (0.55 * np.exp(-d2 / 0.09)).astype(np.float32)[..., None]
-    c.rgb += (np.asarray(col["sun"], np.float32) - c.rgb) * glow
+    glow_x = np.exp(-((c.x - sx) ** 2) / 0.09).astype(np.float32)
+    glow_y = (0.55 * np.exp(-((c.y - sy) ** 2) / 0.09)).astype(np.float32)
+    toward = (np.asarray(col["sun"], np.float32) - gradient) * glow_y[:, None]
+    np.multiply(toward[:, None, :], glow_x[None, :, None], out=c.rgb)
+    c.rgb += gradient[:, None, :]
     c.disc(sx, sy, sr, col["sun"])
     for x, y in theme.stars:
         if c.visible(x, 0.01):
