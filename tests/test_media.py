@@ -19,7 +19,13 @@ from reelgate.media import (
     probe,
     read_frames,
 )
-from reelgate.media.color import Converter, to_yuv444, yuv420_planes, yuv420_to_rgb
+from reelgate.media.color import (
+    Converter,
+    rgb_to_yuv,
+    to_yuv444,
+    yuv420_planes,
+    yuv420_to_rgb,
+)
 
 W, H, FPS = 320, 180, 24
 
@@ -171,7 +177,11 @@ def test_colour_helpers_agree_with_the_conversion_of_rgb_frames() -> None:
     rgb = np.repeat(np.repeat(rgb, 20, axis=0), 20, axis=1)  # flat 20x20 blocks of colour
     yuv = yuv420_array(rgb)
     y, u, v = yuv420_planes(yuv)
-    full = to_yuv444(rgb)
+    planar = np.moveaxis(rgb, -1, 0).astype(np.float32)
+    full = to_yuv444(planar)
+    formula = rgb_to_yuv(planar)
+    assert full.shape == formula.shape == (3, H, W)
+    assert np.abs(full.astype(int) - np.rint(formula)).max() <= 1
     # the same coefficients: alike inside each block (swscale's 4:2:0 filter blurs the edges)
     rows, cols = np.arange(H // 2) % 10, np.arange(W // 2) % 10  # chroma samples in a block
     inner = np.ix_((rows >= 2) & (rows < 8), (cols >= 2) & (cols < 8))
@@ -184,6 +194,12 @@ def test_colour_helpers_agree_with_the_conversion_of_rgb_frames() -> None:
     for shape in ((H + 1, W), (H * 3 // 2, W + 1), (H, W, 3)):
         with pytest.raises(ValueError, match="not a yuv420p frame"):
             yuv420_planes(np.zeros(shape, np.uint8))
+
+
+def test_textures_beyond_the_range_are_clipped() -> None:
+    planar = np.array([[[300.0, -20.0]], [[128.0, -5.0]], [[-1.0, 400.0]]], dtype=np.float32)
+    clipped = np.clip(planar, 0, 255)
+    assert np.abs(to_yuv444(planar).astype(int) - np.rint(rgb_to_yuv(clipped))).max() <= 1
 
 
 def test_same_input_gives_the_same_bytes(tmp_path: Path) -> None:

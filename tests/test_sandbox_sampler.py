@@ -11,25 +11,33 @@ from numpy.typing import NDArray
 from reelgate.engines.sandbox.camera import Pose
 from reelgate.engines.sandbox.sampler import LayerSampler
 from reelgate.engines.sandbox.sprites import _disc
-from reelgate.engines.sandbox.world import OPAQUE, SKY, Box, Layer
+from reelgate.engines.sandbox.world import SKY, Box, Layer
 from reelgate.media.color import to_yuv444, yuv420_planes
 
 W, H = 16, 8
 RED, BLUE = (220, 30, 40), (20, 40, 230)
 
 
-def packed(color: tuple[int, int, int]) -> np.uint32:
-    r, g, b = color
-    return np.uint32(r | g << 8 | b << 16) | OPAQUE
+Color = tuple[int, int, int]
 
 
-def yuv(color: tuple[int, int, int]) -> NDArray[np.int64]:
-    return to_yuv444(np.array([[color]], dtype=np.uint8))[:, 0, 0].astype(np.int64)
+def yuv(color: Color) -> NDArray[np.int64]:
+    return to_yuv444(np.array(color, np.float32).reshape(3, 1, 1)).ravel().astype(np.int64)
 
 
-def layer(depth: float, texture: NDArray[np.uint32]) -> Layer:
-    # texel (i, j) is pixel (i, j) of a W x H frame when the camera has not moved
-    return Layer(depth, texture, Box(-W // 2, -H // 2, W // 2, H // 2))
+def layer(depth: float, colors: dict[Color, NDArray[np.bool_]]) -> Layer:
+    """A layer of these colours where their masks are (transparent elsewhere); texel (i, j) is
+    pixel (i, j) of a W x H frame when the camera has not moved."""
+    rgb = np.zeros((3, H, W), np.float32)
+    opaque = np.zeros((H, W), np.bool_)
+    for color, where in colors.items():
+        rgb[:, where] = np.array(color, np.float32)[:, None]
+        opaque |= where
+    return Layer(depth, to_yuv444(rgb), opaque, Box(-W // 2, -H // 2, W // 2, H // 2))
+
+
+def everywhere() -> NDArray[np.bool_]:
+    return np.ones((H, W), np.bool_)
 
 
 def blank_frame() -> NDArray[np.uint8]:
@@ -37,14 +45,13 @@ def blank_frame() -> NDArray[np.uint8]:
 
 
 def test_a_layer_edge_blends_the_chroma_of_the_block_it_splits() -> None:
-    sky = layer(SKY, np.full((H, W), packed(BLUE), dtype=np.uint32))
-    near = np.zeros((H, W), dtype=np.uint32)  # transparent
-    near[:, :5] = packed(RED)  # the edge splits the chroma blocks of columns 4 and 5
-    near[:3, 8:12] = packed(RED)  # and the blocks of rows 2 and 3
+    near = np.zeros((H, W), np.bool_)
+    near[:, :5] = True  # the edge splits the chroma blocks of columns 4 and 5
+    near[:3, 8:12] = True  # and the blocks of rows 2 and 3
     frame = blank_frame()
     planes = yuv420_planes(frame)
-    LayerSampler(sky, W, H).copy_into(Pose(), planes)
-    LayerSampler(layer(2.0, near), W, H).draw_over(Pose(), planes)
+    LayerSampler(layer(SKY, {BLUE: everywhere()}), W, H).copy_into(Pose(), planes)
+    LayerSampler(layer(2.0, {RED: near}), W, H).draw_over(Pose(), planes)
     y, u, v = (plane.astype(np.int64) for plane in planes)
     red, blue = yuv(RED), yuv(BLUE)
     assert (y[:, :5] == red[0]).all() and (y[:, 5:8] == blue[0]).all()
@@ -61,11 +68,11 @@ def test_a_layer_edge_blends_the_chroma_of_the_block_it_splits() -> None:
 
 @pytest.mark.parametrize("pose", [Pose(focal=1.5), Pose(roll=0.3)])
 def test_scaled_and_turned_layers_are_gathered(pose: Pose) -> None:
-    texture = np.full((H, W), packed(BLUE), dtype=np.uint32)
-    texture[:, : W // 2] = packed(RED)  # red on the left, blue on the right
+    left = np.zeros((H, W), np.bool_)
+    left[:, : W // 2] = True  # red on the left, blue on the right
     frame = blank_frame()
     planes = yuv420_planes(frame)
-    LayerSampler(layer(SKY, texture), W, H).copy_into(pose, planes)
+    LayerSampler(layer(SKY, {RED: left, BLUE: ~left}), W, H).copy_into(pose, planes)
     y, u, _ = (plane.astype(np.int64) for plane in planes)
     red, blue = yuv(RED), yuv(BLUE)
     assert y[H // 2, 0] == red[0] and y[H // 2, -1] == blue[0]
@@ -73,9 +80,8 @@ def test_scaled_and_turned_layers_are_gathered(pose: Pose) -> None:
 
 
 def test_only_an_opaque_layer_fills_a_frame() -> None:
-    texture = np.zeros((H, W), dtype=np.uint32)
     with pytest.raises(ValueError, match="opaque everywhere"):
-        LayerSampler(layer(2.0, texture), W, H).copy_into(Pose(), yuv420_planes(blank_frame()))
+        LayerSampler(layer(2.0, {}), W, H).copy_into(Pose(), yuv420_planes(blank_frame()))
 
 
 def test_a_disc_blends_the_chroma_samples_on_its_rim() -> None:

@@ -3,8 +3,7 @@
 Every clip is encoded as ``yuv420p`` frames in BT.709 with the limited (16-235) range, and the
 MP4 says so. A producer may hand :func:`~reelgate.media.encode_clip` RGB(A) frames, converted
 here, or ``yuv420p`` frames it made itself (see :func:`yuv420_planes`), which skip the
-conversion; :func:`to_yuv444` converts RGB(A) textures with the same coefficients for such a
-producer.
+conversion; :func:`rgb_to_yuv` gives such a producer the same conversion as a formula.
 
 A ``yuv420p`` frame as a numpy array has PyAV's ``to_ndarray`` layout: ``(3 * height // 2,
 width)`` bytes, the Y plane, then the U and V planes (each ``height/2 x width/2``) one after
@@ -12,6 +11,8 @@ the other.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import av
 import numpy as np
@@ -45,10 +46,56 @@ class Converter:
         )
 
 
-def to_yuv444(rgba: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """``rgba`` (HxWx3 or HxWx4 uint8) as ``3 x H x W`` bytes: its Y, U and V planes."""
-    frame = Converter("yuv444p")(np.ascontiguousarray(rgba))
-    return np.asarray(frame.to_ndarray(), dtype=np.uint8)
+# BT.709 RGB -> limited-range Y'CbCr: Y = 16 + 219 * (Kr R + Kg G + Kb B) / 255, and each
+# colour difference 128 + 224 * (B - Y') / (2 (1 - Kb)) / 255 (R for Cr); rows Y, U (Cb), V (Cr).
+_KR, _KB = 0.2126, 0.0722
+_KG = 1 - _KR - _KB
+_RGB_TO_YUV = (
+    np.array(
+        [
+            [219 * _KR, 219 * _KG, 219 * _KB],
+            [-224 * _KR / (2 - 2 * _KB), -224 * _KG / (2 - 2 * _KB), 224 / 2],
+            [224 / 2, -224 * _KG / (2 - 2 * _KR), -224 * _KB / (2 - 2 * _KR)],
+        ]
+    )
+    / 255
+)
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def rgb_to_yuv(rgb: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """RGB values (``3 x ...``, 0-255, planar) as BT.709 limited-range Y, U and V (``3 x ...``,
+    unrounded): the formula swscale approximates (within 1 of it once rounded), for overlays
+    blended into frames already converted."""
+    r, g, b = np.asarray(rgb, dtype=np.float32).reshape(3, -1)
+    yuv = np.empty((3, r.size), dtype=np.float32)
+    scratch = np.empty_like(r)
+    # plane by plane rather than a matrix product: BLAS would start threads for it
+    for out, (kr, kg, kb), offset in zip(yuv, _RGB_TO_YUV, _YUV_OFFSET, strict=True):
+        np.multiply(r, np.float32(kr), out=out)
+        out += np.multiply(g, np.float32(kg), out=scratch)
+        out += np.multiply(b, np.float32(kb), out=scratch)
+        out += np.float32(offset)
+    return yuv.reshape(np.shape(rgb))
+
+
+def to_yuv444(rgb: NDArray[np.floating[Any]]) -> NDArray[np.uint8]:
+    """Planar RGB values (``3 x rows x columns``, 0-255; beyond that clipped) as BT.709
+    limited-range Y, U and V bytes (``3 x rows x columns``), converted by swscale as frames are
+    (floats in, so nothing is rounded twice)."""
+    _, height, width = rgb.shape
+    frame = av.VideoFrame(width, height, "gbrpf32le")
+    for plane, values in zip(frame.planes, (rgb[1], rgb[2], rgb[0]), strict=True):  # G, B, R
+        rows = np.frombuffer(memoryview(plane), np.float32).reshape(height, -1)
+        np.multiply(values, np.float32(1 / 255), out=rows[:, :width])  # swscale's floats: 0-1
+    yuv = VideoReformatter().reformat(
+        frame,
+        format="yuv444p",
+        dst_colorspace=COLORSPACE,
+        dst_color_range=COLOR_RANGE,
+        threads=1,
+    )
+    return np.asarray(yuv.to_ndarray(), dtype=np.uint8)
 
 
 def yuv420_planes(

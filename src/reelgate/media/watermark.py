@@ -14,6 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from .color import rgb_to_yuv
+
 _FILL = (255, 255, 255, 170)  # white at ~2/3 opacity: readable, still shows the picture
 _OUTLINE = (0, 0, 0, 120)  # a dark edge keeps it legible on bright skies
 
@@ -66,10 +68,8 @@ class Yuv420Overlay:
         x1, y1 = x1 - (x1 - x0) % 2, y1 - (y1 - y0) % 2  # whole chroma samples only
         rgba = rgba[y0 - y : max(y1 - y, y0 - y), x0 - x : max(x1 - x, x0 - x)]
         self.x0, self.y0 = x0, y0
-        r, g, b, alpha = (rgba[..., i] for i in range(4))
-        luma = 16 + 219 / 255 * (0.2126 * r + 0.7152 * g + 0.0722 * b)
-        cb = 128 + 224 / 255 * (-0.2126 * r - 0.7152 * g + 0.9278 * b) / 1.8556
-        cr = 128 + 224 / 255 * (0.7874 * r - 0.7152 * g - 0.0722 * b) / 1.5748
+        alpha = rgba[..., 3]
+        luma, cb, cr = rgb_to_yuv(np.moveaxis(rgba[..., :3], -1, 0)).astype(np.float64)
         self._y = _Blend(luma * alpha, alpha)
         self._u = _Blend(_pool2(cb * alpha), _pool2(alpha))
         self._v = _Blend(_pool2(cr * alpha), _pool2(alpha))

@@ -1,6 +1,6 @@
 """Frames of a planned clip, and the clip itself written with :func:`reelgate.media.encode_clip`.
 
-The world is painted once (:mod:`.world`) and converted to the encoder's YUV; each frame then
+The world is painted once, in the encoder's YUV (:mod:`.world`); each frame then
 samples it through the camera pose straight into the planes of a ``yuv420p`` frame
 (:mod:`.sampler`), draws the balloons and blends the caption, so the encoder converts nothing.
 When the camera only turns or zooms, every layer moves alike and the layers are flattened into
@@ -26,7 +26,7 @@ from .sampler import LayerSampler, visible_box
 from .sprites import draw_balloons
 from .synth import synth_soundtrack
 from .theme import make_theme
-from .world import GROUND, HILLS, MOUNTAINS, OPAQUE, SKY, Box, Layer, paint_layer
+from .world import GROUND, HILLS, MOUNTAINS, SKY, Box, Layer, paint_layer
 
 VIDEO_NAME = "video.mp4"
 WATERMARKED_NAME = "video_watermarked.mp4"
@@ -62,11 +62,12 @@ class Scene:
         # The layers are painted and converted side by side: numpy and swscale release the
         # GIL for most of the work, and the encoders have no frame to work on yet.
         with ThreadPoolExecutor(PAINTERS, thread_name_prefix="paint") as painters:
+            caption = painters.submit(caption_overlay, plan.caption, width, height)
             if self.path.parallax:  # each layer painted and converted in one go
                 self._samplers = list(painters.map(lambda d, b: sample(paint(d, b)), depths, boxes))
             else:  # flattened into one first
                 self._samplers = [sample(_flatten(list(painters.map(paint, depths, boxes))))]
-        self._caption = caption_overlay(plan.caption, width, height)
+            self._caption = caption.result()
 
     def frame(self, index: int) -> NDArray[np.uint8]:
         """Frame ``index`` as a ``yuv420p`` array (see :mod:`reelgate.media.color`)."""
@@ -119,7 +120,8 @@ def render_clip(
 
 def _flatten(layers: list[Layer]) -> Layer:
     """Composite layers that share a box into one opaque layer (valid when nothing moves apart)."""
-    texture = layers[0].texture.copy()
+    yuv = layers[0].yuv.copy()
     for layer in layers[1:]:
-        np.copyto(texture, layer.texture, where=layer.texture >= OPAQUE)
-    return Layer(SKY, texture, layers[0].box)
+        for plane, above in zip(yuv, layer.yuv, strict=True):
+            np.copyto(plane, above, where=layer.opaque)
+    return Layer(SKY, yuv, layers[0].opaque, layers[0].box)

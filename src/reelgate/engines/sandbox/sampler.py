@@ -1,10 +1,9 @@
 """Per-frame sampling of a layer through a camera pose (nearest texel), straight into the
 planes of a ``yuv420p`` frame, which the encoder takes as it is.
 
-Each layer's texture is converted to Y, U and V once per clip
-(:func:`~reelgate.media.color.to_yuv444`, the encoder's own coefficients); a frame's Y pixel
-reads its nearest texel, and each U and V sample the 2x2 block of texels from the nearest
-texel of its top-left pixel (the mean of the four pixels it stands for, when unscaled).
+Each layer is painted in the encoder's Y, U and V (:mod:`.world`). A frame's Y pixel reads its
+nearest texel; each U and V sample reads the 2x2 block of texels that starts at the nearest
+texel of its top-left pixel (when unscaled, the four pixels it stands for).
 
 Without roll, the pose is separable — each output column reads one texture column and each row
 one texture row — so a frame is two cheap gathers, or just a slice when nothing is scaled. Roll
@@ -24,10 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from reelgate.media.color import to_yuv444
-
 from .camera import Pose
-from .world import OPAQUE, Box, Layer
+from .world import Box, Layer
 
 Planes = tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]  # Y, U, V of a frame
 
@@ -35,24 +32,25 @@ Planes = tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]  # Y, U,
 class LayerSampler:
     def __init__(self, layer: Layer, width: int, height: int) -> None:
         self.depth, self.box = layer.depth, layer.box
-        texture = layer.texture
-        self._shape = texture.shape
-        opaque = np.asarray(texture >= OPAQUE)
+        opaque = layer.opaque
+        self._shape = opaque.shape
         self.opaque = bool(opaque.all())
-        yuv = to_yuv444(texture.view(np.uint8).reshape(*texture.shape, 4))
+        yuv = layer.yuv
         # the bits of the frame a texel keeps: none where it is opaque, all where it is not
         keep = np.logical_not(opaque).view(np.uint8) * np.uint8(255)
-        if not self.opaque:  # OR-ed over a frame, a transparent texel must be 0
-            covered = ~keep
-            for plane in yuv:  # plane by plane: a broadcast is several times slower
-                np.bitwise_and(plane, covered, out=plane)
+        # What a Y pixel reads: its value (0 where transparent, as it is OR-ed over the frame)
+        # and what it keeps.
+        self._luma = np.empty((2, *opaque.shape), dtype=np.uint8)
+        np.bitwise_and(yuv[0], ~keep, out=self._luma[0])
+        self._luma[1] = keep
         # A chroma sample stands for a 2x2 block of pixels: it reads the block of texels from
         # its top-left one, which covers ``n`` of them, and becomes the mean of the block as
         # composited, ``(below * (4 - n) + sum + 2) >> 2`` (exact where the layers beneath
         # have one colour across the block), so a layer's edges get no colour fringes.
         # A layer that is opaque everywhere (the one drawn first) keeps just the means.
         sums = np.empty(yuv.shape, dtype=np.uint16)
-        sums[0], sums[1:] = opaque, yuv[1:]
+        sums[0] = opaque
+        np.multiply(yuv[1:], opaque, out=sums[1:])  # the opaque texels' colour only
         _add_block_neighbours(sums)
         sums[1:] += 2
         if self.opaque:
@@ -60,8 +58,6 @@ class LayerSampler:
         else:
             np.subtract(4, sums[0], out=sums[0])
             self._chroma = sums  # weight, U and V sums
-        yuv[1] = keep
-        self._luma = yuv[:2]  # what a Y pixel reads: its value, what it keeps
         self._flat_luma = self._luma.reshape(2, -1)
         self._flat_chroma = self._chroma.reshape(len(self._chroma), -1)
         # An unscaled frame reads the blocks of every other texel of every other row: four
@@ -75,10 +71,10 @@ class LayerSampler:
 
     def copy_into(self, pose: Pose, planes: Planes) -> None:
         """Fill the frame with the layer as the camera sees it (an opaque layer: the sky)."""
-        texels = self._texels(pose, whole=True)[1]
-        y_plane, u_plane, v_plane = planes
         if not self.opaque:
             raise ValueError("only a layer opaque everywhere can fill a frame")
+        texels = self._texels(pose, whole=True)[1]
+        y_plane, u_plane, v_plane = planes
         y_plane[...] = _take(self._luma[0], self._flat_luma[0], texels)
         u_plane[...], v_plane[...] = self._take_chroma(texels)
 

@@ -37,7 +37,8 @@ def draw_balloons(planes: Planes, theme: Theme, pose: Pose, t: float, unit: floa
 
 @cache
 def _yuv(color: Color) -> tuple[int, int, int]:
-    y, u, v = (int(plane[0, 0]) for plane in to_yuv444(np.array([[color]], dtype=np.uint8)))
+    texel = np.array(color, dtype=np.float32).reshape(3, 1, 1)
+    y, u, v = (int(value) for value in to_yuv444(texel).ravel())
     return y, u, v
 
 

@@ -1,9 +1,10 @@
 """The scene as flat layers at increasing distance: sky, mountains, hills, near ground.
 
-Each layer is painted once per clip into a packed RGBA ``uint32`` texture covering the part of
-the layer the camera will see (the box), one texel per screen pixel at the start of the clip.
-Painting is vectorised numpy over whole rows and columns; only small features (trees, flowers,
-clouds) are drawn one by one, each into its own little window.
+Each layer is painted once per clip into a texture covering the part of the layer the camera
+will see (the box), one texel per screen pixel at the start of the clip: planar float RGB while
+painting, then the encoder's Y, U and V bytes and which texels are opaque. Painting is
+vectorised numpy over whole rows and columns, a plane at a time; only small features (trees,
+flowers, clouds) are drawn one by one, each into its own little window.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from reelgate.media.color import to_yuv444
+
 from .theme import FLOWER_COLORS, Color, Ridge, Theme
 
-OPAQUE = np.uint32(0xFF000000)
 SKY, MOUNTAINS, HILLS, GROUND = math.inf, 6.0, 2.5, 1.2  # depths; the camera starts at 0
 
 
@@ -41,7 +43,8 @@ class Box:
 @dataclass(frozen=True)
 class Layer:
     depth: float
-    texture: NDArray[np.uint32]  # alpha is 0 or 255, so compositing is a masked copy
+    yuv: NDArray[np.uint8]  # 3 x rows x columns: Y, U, V (BT.709, limited range)
+    opaque: NDArray[np.bool_]  # rows x columns: where the layer hides what lies behind it
     box: Box
 
 
@@ -49,7 +52,7 @@ def paint_layer(depth: float, theme: Theme, unit: float, box: Box) -> Layer:
     canvas = _Canvas(box, unit)
     if depth == SKY:
         _paint_sky(canvas, theme)
-        return Layer(depth, canvas.pack(None), box)
+        return canvas.layer(depth, None)
     if depth == MOUNTAINS:
         mask = _paint_mountains(canvas, theme)
     elif depth == HILLS:
@@ -58,7 +61,7 @@ def paint_layer(depth: float, theme: Theme, unit: float, box: Box) -> Layer:
         mask = _paint_ground(canvas, theme)
     else:
         raise ValueError(f"no layer at depth {depth}")
-    return Layer(depth, canvas.pack(mask), box)
+    return canvas.layer(depth, mask)
 
 
 def ridge_at(ridge: Ridge, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -80,7 +83,8 @@ def _slope(ridge: Ridge, x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 class _Canvas:
-    """A float RGB image over a box, addressed in short-side units (x right, y down)."""
+    """A planar float RGB image (``3 x rows x columns``) over a box, addressed in short-side
+    units (x right, y down)."""
 
     def __init__(self, box: Box, unit: float) -> None:
         self.unit = unit
@@ -88,7 +92,7 @@ class _Canvas:
         # texel centres
         self.x: NDArray[np.float64] = (np.arange(box.x0, box.x1, dtype=np.float64) + 0.5) / unit
         self.y: NDArray[np.float64] = (np.arange(box.y0, box.y1, dtype=np.float64) + 0.5) / unit
-        self.rgb = np.zeros((len(self.y), len(self.x), 3), dtype=np.float32)
+        self.rgb = np.zeros((3, len(self.y), len(self.x)), dtype=np.float32)
 
     def disc(
         self,
@@ -101,15 +105,15 @@ class _Canvas:
         """A filled circle; with ``mask``, also mark it opaque there."""
         u, b = self.unit, self.box
         i0 = max(int((cy - radius) * u) - b.y0, 0)
-        i1 = min(int((cy + radius) * u) - b.y0 + 2, self.rgb.shape[0])
+        i1 = min(int((cy + radius) * u) - b.y0 + 2, self.rgb.shape[1])
         j0 = max(int((cx - radius) * u) - b.x0, 0)
-        j1 = min(int((cx + radius) * u) - b.x0 + 2, self.rgb.shape[1])
+        j1 = min(int((cx + radius) * u) - b.x0 + 2, self.rgb.shape[2])
         if i0 >= i1 or j0 >= j1:
             return
         dy = self.y[i0:i1, None] - cy
         dx = self.x[None, j0:j1] - cx
         inside = dx * dx + dy * dy <= radius * radius
-        self.rgb[i0:i1, j0:j1][inside] = color
+        self.rgb[:, i0:i1, j0:j1][:, inside] = _column(color)
         if mask is not None:
             mask[i0:i1, j0:j1] |= inside
 
@@ -120,27 +124,29 @@ class _Canvas:
 
     def mask_from(self, top: int, below: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """The layer's opaque texels: ``below`` for the rows from ``top``, none above."""
-        mask = np.zeros(self.rgb.shape[:2], dtype=np.bool_)
+        mask = np.zeros(self.rgb.shape[1:], dtype=np.bool_)
         mask[top:] = below
         return mask
 
     def visible(self, x: float, margin: float) -> bool:
         return bool(self.x[0] - margin <= x <= self.x[-1] + margin)
 
-    def pack(self, mask: NDArray[np.bool_] | None) -> NDArray[np.uint32]:
-        """The canvas as packed RGBA texels (the bytes R, G, B, A), opaque where ``mask`` is."""
-        height, width = self.rgb.shape[:2]
-        rgba = np.empty((height, width, 4), dtype=np.uint8)
-        np.copyto(rgba[..., :3], np.clip(self.rgb, 0, 255, out=self.rgb), casting="unsafe")
-        rgba[..., 3] = 255 if mask is None else mask.view(np.uint8) * np.uint8(255)
-        packed: NDArray[np.uint32] = rgba.view("<u4")[..., 0]
-        return packed
+    def layer(self, depth: float, mask: NDArray[np.bool_] | None) -> Layer:
+        """The canvas as a layer, opaque where ``mask`` is (everywhere without one)."""
+        opaque = np.ones(self.rgb.shape[1:], np.bool_) if mask is None else mask
+        return Layer(depth, to_yuv444(self.rgb), opaque, self.box)
 
 
-def _mix(a: Color, b: Color, t: NDArray[np.float32] | float) -> NDArray[np.float32]:
-    """Per-pixel blend of two colours; ``t`` of shape S gives S x 3."""
-    ta = np.asarray(t, dtype=np.float32)[..., None]
-    return np.asarray(a, np.float32) * (1 - ta) + np.asarray(b, np.float32) * ta
+def _column(color: Color | NDArray[np.float32]) -> NDArray[np.float32]:
+    """A colour as a ``3 x 1`` column, to fill a plane-first selection of texels."""
+    return np.asarray(color, dtype=np.float32).reshape(3, 1)
+
+
+def _fill(rgb: NDArray[np.float32], a: Color, b: Color, pick_b: NDArray[np.bool_]) -> None:
+    """Each texel of ``rgb`` (``3 x rows x columns``) becomes ``b`` where ``pick_b`` is, else
+    ``a``: two colours by a mask, plane by plane."""
+    for plane, value_a, value_b in zip(rgb, a, b, strict=True):
+        np.copyto(plane, np.where(pick_b, np.float32(value_b), np.float32(value_a)))
 
 
 def _rgb(values: NDArray[np.float32]) -> Color:
@@ -148,18 +154,28 @@ def _rgb(values: NDArray[np.float32]) -> Color:
     return (r, g, b)
 
 
+def _mix(a: Color, b: Color, t: NDArray[np.float32] | float) -> NDArray[np.float32]:
+    """The blend of two colours by ``t``, plane first: ``t`` of shape S gives ``3 x S``."""
+    ta = np.asarray(t, dtype=np.float32)
+    shape = (3,) + (1,) * ta.ndim
+    return (
+        np.reshape(np.asarray(a, np.float32), shape) * (1 - ta)
+        + np.reshape(np.asarray(b, np.float32), shape) * ta
+    )
+
+
 def _paint_sky(c: _Canvas, theme: Theme) -> None:
     col = theme.colors
     t = np.clip((c.y - -0.7) / 0.85, 0, 1).astype(np.float32)
-    gradient = _mix(col["sky_top"], col["sky_horizon"], t)  # a colour per row
+    gradient = _mix(col["sky_top"], col["sky_horizon"], t)  # 3 x rows: a colour per row
     # The sun's glow, 0.55 * exp(-d^2 / 0.09), is a row factor times a column factor: each
-    # texel is its row's colour moved toward the sun's by that much, in one pass.
+    # texel is its row's colour moved toward the sun's by that much.
     sx, sy, sr = theme.sun
     glow_x = np.exp(-((c.x - sx) ** 2) / 0.09).astype(np.float32)
     glow_y = (0.55 * np.exp(-((c.y - sy) ** 2) / 0.09)).astype(np.float32)
-    toward = (np.asarray(col["sun"], np.float32) - gradient) * glow_y[:, None]
-    np.multiply(toward[:, None, :], glow_x[None, :, None], out=c.rgb)
-    c.rgb += gradient[:, None, :]
+    toward = (_column(col["sun"]) - gradient) * glow_y
+    np.multiply(toward[:, :, None], glow_x, out=c.rgb)
+    c.rgb += gradient[:, :, None]
     c.disc(sx, sy, sr, col["sun"])
     for x, y in theme.stars:
         if c.visible(x, 0.01):
@@ -183,15 +199,14 @@ def _paint_mountains(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
     mask = c.mask_from(top, below > 0)
     lit = 1 + 0.22 * np.tanh(_slope(theme.mountains, c.x) * 1.5)  # faces toward the sun
     haze = 1 - 0.3 * np.clip(below / 0.5, 0, 1)
-    c.rgb[top:] = (
-        np.asarray(col["mountain"], np.float32)
-        * (haze * lit[None, :].astype(np.float32))[..., None]
-    )
+    shade = haze * lit[None, :].astype(np.float32)
+    for plane, value in zip(c.rgb, col["mountain"], strict=True):
+        np.multiply(shade, np.float32(value), out=plane[top:])
     # Only the high peaks carry snow, tapering to nothing lower down (no vertical cut-offs).
     height = np.clip((theme.mountains.base - 0.03 - ridge) / 0.06, 0, 1)
     snow_depth = theme.snow_line * height * (1 + 0.4 * np.sin(c.x * 37))
     snow = mask[top:] & (below < snow_depth[None, :])
-    c.rgb[top:][snow] = col["snow"]
+    c.rgb[:, top:][:, snow] = _column(col["snow"])
     return mask
 
 
@@ -201,8 +216,8 @@ def _paint_hills(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
     top = c.first_row_below(ridge)
     below = c.y[top:, None] - ridge[None, :]
     mask = c.mask_from(top, below > 0)
-    fields = (np.floor(below * 16 + 0.8 * np.sin(c.x * 5.0)[None, :]) % 2).astype(np.float32)
-    c.rgb[top:] = _mix(col["hill"], col["hill_alt"], fields)
+    fields = np.floor(below * 16 + 0.8 * np.sin(c.x * 5.0)[None, :]) % 2 == 1
+    _fill(c.rgb[:, top:], col["hill"], col["hill_alt"], fields)
     for x, depth, r in theme.trees:
         if c.visible(x, r):
             y = float(ridge_at(theme.hills, np.array([x]))[0]) + depth
@@ -217,7 +232,7 @@ def _paint_ground(c: _Canvas, theme: Theme) -> NDArray[np.bool_]:
     top = c.first_row_below(ridge)
     mask = c.mask_from(top, c.y[top:, None] - ridge[None, :] > 0)
     grass = np.sin(c.x[None, :] * 90 + 3 * np.sin(c.y[top:, None] * 14)) > 0.2
-    c.rgb[top:] = _mix(col["ground"], col["ground_alt"], grass.astype(np.float32))
+    _fill(c.rgb[:, top:], col["ground"], col["ground_alt"], grass)
     for x, depth, color in theme.flowers:
         if c.visible(x, 0.01):
             y = float(ridge_at(theme.ground, np.array([x]))[0]) + depth
