@@ -191,9 +191,11 @@ def test_colour_helpers_agree_with_the_conversion_of_rgb_frames() -> None:
     back = yuv420_to_rgb(yuv)[::2, ::2][inner].astype(int)
     assert np.abs(back - rgb[::2, ::2][inner]).max() <= 3
     assert np.shares_memory(y, yuv) and np.shares_memory(v, yuv)  # views, not copies
-    for shape in ((H + 1, W), (H * 3 // 2, W + 1), (H, W, 3)):
-        with pytest.raises(ValueError, match="not a yuv420p frame"):
-            yuv420_planes(np.zeros(shape, np.uint8))
+    for bad in (np.zeros((H + 1, W)), np.zeros((H * 3 // 2, W + 1)), np.zeros((H, W, 3))):
+        with pytest.raises(ValueError, match="not a contiguous yuv420p frame"):
+            yuv420_planes(bad.astype(np.uint8))
+    with pytest.raises(ValueError, match="not a contiguous yuv420p frame"):  # writes would be lost
+        yuv420_planes(np.zeros((H * 3 // 2, W * 2), np.uint8)[:, ::2])
 
 
 def test_textures_beyond_the_range_are_clipped() -> None:

@@ -1,9 +1,10 @@
-"""Colour conversion between RGB and the encoder's YUV (BT.709, limited range), all by swscale.
+"""Colour conversion between RGB and the encoder's YUV (BT.709, limited range).
 
 Every clip is encoded as ``yuv420p`` frames in BT.709 with the limited (16-235) range, and the
 MP4 says so. A producer may hand :func:`~reelgate.media.encode_clip` RGB(A) frames, converted
-here, or ``yuv420p`` frames it made itself (see :func:`yuv420_planes`), which skip the
-conversion; :func:`rgb_to_yuv` gives such a producer the same conversion as a formula.
+here by swscale (:class:`Converter`), or ``yuv420p`` frames it made itself (see
+:func:`yuv420_planes`), which skip that: :func:`to_yuv444` converts its textures by swscale
+too, and :func:`rgb_to_yuv` is the same conversion as a formula, for overlays.
 
 A ``yuv420p`` frame as a numpy array has PyAV's ``to_ndarray`` layout: ``(3 * height // 2,
 width)`` bytes, the Y plane, then the U and V planes (each ``height/2 x width/2``) one after
@@ -102,10 +103,10 @@ def yuv420_planes(
     frame: NDArray[np.uint8],
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
     """Views of the Y, U and V planes of a ``yuv420p`` array (``(3 * h // 2, w)``)."""
-    rows, width = frame.shape if frame.ndim == 2 else (0, 0)
+    rows, width = frame.shape if frame.ndim == 2 and frame.flags.c_contiguous else (0, 0)
     height = rows * 2 // 3
     if not rows or rows != height * 3 // 2 or height % 2 or width % 2:
-        raise ValueError(f"not a yuv420p frame of even size: {frame.shape}")
+        raise ValueError(f"not a contiguous yuv420p frame of even size: {frame.shape}")
     flat = frame.reshape(-1)
     size, quarter = width * height, width * height // 4
     return (
