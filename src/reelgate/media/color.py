@@ -25,12 +25,11 @@ COLOR_RANGE = ColorRange.MPEG
 
 
 class Converter:
-    """RGB(A) arrays to frames of another format, for one thread: its swscale context is made
-    once, and it runs in the caller's thread only (swscale's default starts threads for each
+    """RGB(A) arrays to ``yuv420p`` frames, for one thread: its swscale context is made once,
+    and it runs in the caller's thread only (swscale's default starts threads for each
     conversion, which on a busy machine compete with the encoders)."""
 
-    def __init__(self, format: str = "yuv420p") -> None:
-        self._format = format
+    def __init__(self) -> None:
         self._reformatter = VideoReformatter()
 
     def __call__(self, array: NDArray[np.uint8]) -> av.VideoFrame:
@@ -40,7 +39,7 @@ class Converter:
         )
         return self._reformatter.reformat(
             source,
-            format=self._format,
+            format="yuv420p",
             dst_colorspace=COLORSPACE,
             dst_color_range=COLOR_RANGE,
             threads=1,

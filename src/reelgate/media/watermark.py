@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from .color import rgb_to_yuv
+from .color import rgb_to_yuv, yuv420_planes
 
 _FILL = (255, 255, 255, 170)  # white at ~2/3 opacity: readable, still shows the picture
 _OUTLINE = (0, 0, 0, 120)  # a dark edge keeps it legible on bright skies
@@ -77,12 +77,9 @@ class Yuv420Overlay:
     def blend_into(self, planes: NDArray[np.uint8]) -> None:
         """Blend into ``planes``, a ``yuv420p`` frame as PyAV's ``to_ndarray`` lays it out
         (``(3 * height // 2, width)``: the Y plane, then U and V each ``height/2 x width/2``)."""
-        w, h = self.width, self.height
-        flat = planes.reshape(-1)
-        quarter = w * h // 4
-        y_plane = flat[: w * h].reshape(h, w)
-        u_plane = flat[w * h : w * h + quarter].reshape(h // 2, w // 2)
-        v_plane = flat[w * h + quarter :].reshape(h // 2, w // 2)
+        y_plane, u_plane, v_plane = yuv420_planes(planes)
+        if y_plane.shape != (self.height, self.width):
+            raise ValueError(f"the overlay is for {self.width}x{self.height} frames")
         self._y.into(y_plane, self.x0, self.y0)
         self._u.into(u_plane, self.x0 // 2, self.y0 // 2)
         self._v.into(v_plane, self.x0 // 2, self.y0 // 2)

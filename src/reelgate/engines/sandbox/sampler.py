@@ -90,10 +90,8 @@ class LayerSampler:
         np.bitwise_or(rows, y, out=rows)
         weight, u_sum, v_sum = self._take_chroma(texels)
         band = slice(first // 2, first // 2 + weight.shape[0])
-        for plane, total in ((u_plane[band], u_sum), (v_plane[band], v_sum)):
-            blended = plane * weight
-            blended += total
-            np.right_shift(blended, 2, out=plane, casting="unsafe")
+        blend_blocks(u_plane[band], weight, u_sum)
+        blend_blocks(v_plane[band], weight, v_sum)
 
     def _take_chroma(self, texels: _Texels) -> NDArray[np.unsignedinteger[Any]]:
         """What the chroma samples' blocks hold (weight, U and V sums; or U and V means):
@@ -176,6 +174,17 @@ def _take(texture: NDArray[_T], flat: NDArray[_T], texels: _Texels) -> NDArray[_
     if isinstance(rows, slice):
         return texture[..., rows, cols]
     return texture[..., rows, :][..., cols]  # rows first: the second gather is cache-friendly
+
+
+def blend_blocks(
+    plane: NDArray[np.uint8], weight: NDArray[np.integer[Any]], total: NDArray[np.integer[Any]]
+) -> None:
+    """``plane = (plane * weight + total) >> 2``, in place: each chroma sample becomes the mean
+    of its 2x2 block once something covers ``4 - weight`` of its pixels with colours summing
+    to ``total`` (which includes the 2 that rounds)."""
+    blended = plane * weight
+    blended += total
+    np.right_shift(blended, 2, out=plane, casting="unsafe")
 
 
 def _add_block_neighbours(values: NDArray[np.uint16]) -> None:

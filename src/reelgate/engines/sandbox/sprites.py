@@ -15,7 +15,7 @@ import numpy as np
 from reelgate.media.color import to_yuv444
 
 from .camera import Pose
-from .sampler import Planes
+from .sampler import Planes, blend_blocks
 from .theme import BALLOON_COLORS, Color, Theme
 
 BALLOON_DEPTH = 3.5
@@ -60,12 +60,9 @@ def _disc(planes: Planes, cx: float, cy: float, radius: float, color: Color) -> 
     i0, j0, i1, j1 = i0 // 2, j0 // 2, (i1 + 1) // 2, (j1 + 1) // 2
     dy = np.arange(i0, i1)[:, None] * 2 + 0.5 - cy
     dx = np.arange(j0, j1)[None, :] * 2 + 0.5 - cx
-    count = sum(
-        ((dx + right) ** 2 + (dy + down) ** 2 <= radius * radius).astype(np.uint16)
-        for down in (0, 1)
-        for right in (0, 1)
-    )
+    count = np.zeros((i1 - i0, j1 - j0), dtype=np.uint16)
+    for down in (0, 1):
+        for right in (0, 1):
+            count += (dx + right) ** 2 + (dy + down) ** 2 <= radius * radius
     for plane, value in ((u_plane, value_u), (v_plane, value_v)):
-        block = plane[i0:i1, j0:j1]
-        blended = block * (4 - count) + count * np.uint16(value) + 2
-        np.right_shift(blended, 2, out=block, casting="unsafe")
+        blend_blocks(plane[i0:i1, j0:j1], 4 - count, count * np.uint16(value) + 2)
